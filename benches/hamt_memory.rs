@@ -1,0 +1,2 @@
+//! Placeholder; replaced by the HAMT memory-per-entry benchmark.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Placeholder; replaced by the list benchmark.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Placeholder; replaced by the queue benchmark.
+fn main() {}

@@ -1,0 +1,7 @@
+#![no_main]
+// Placeholder until the list op routine lands.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = data;
+});

@@ -1,0 +1,1 @@
+//! `hamt` (in progress).
