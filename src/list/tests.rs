@@ -708,7 +708,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: if cfg!(miri) { 6 } else { 256 },
+        cases: if cfg!(miri) { 4 } else { 256 },
         failure_persistence: if cfg!(miri) {
             None
         } else {
@@ -720,7 +720,7 @@ proptest! {
     })]
 
     #[test]
-    fn ops_agree_with_vecdeque_model(ops in prop::collection::vec(op_strategy(), 0..if cfg!(miri) { 24 } else { 120 })) {
+    fn ops_agree_with_vecdeque_model(ops in prop::collection::vec(op_strategy(), 0..if cfg!(miri) { 20 } else { 120 })) {
         ops::run(&ops);
     }
 }
