@@ -1,1 +1,777 @@
-//! `list` (in progress).
+//! An intrusive, circular, doubly linked list with a single owner (CPython's `llist_node`).
+//!
+//! Nodes embed their own [`Links`] and are reached through the [`Linked`] trait, so linking a
+//! node never allocates: the list stores the pointer the node's owning handle (`Box`, `Rc`,
+//! `Arc`, ...) turned into, and gives the handle back when the node leaves. The list is
+//! circular around a sentinel that lives on the heap, so every insertion and removal is the same
+//! four pointer writes with no special case for the ends, and moving the [`List`] value moves
+//! only two words.
+//!
+//! Unlike CPython's `llist_*` (and Linux `list_head`), misuse is an error, never corruption:
+//!
+//! * every linked node records which list holds it ([`ListId`]), so removing a node through the
+//!   wrong list returns `None` and leaves both lists unchanged;
+//! * pushing a node that is already linked (into any list) returns [`AlreadyLinked`] with the
+//!   handle;
+//! * removing a node that is not linked returns `None`;
+//! * dropping the list hands every node's handle back exactly once.
+//!
+//! There are no atomics in this module and no allocation after [`List::new`] (which allocates
+//! the sentinel). The list is single-owner: every mutation takes `&mut List`. See
+//! `docs/list.md` for the design, the thread-safety argument (why [`Links`] is not `Sync` and
+//! [`List::remove_ptr`] is `unsafe`), and the alternatives that were rejected.
+//!
+//! # Examples
+//!
+//! ```
+//! use core::ptr::NonNull;
+//! use loopkit::list::{Linked, Links, List};
+//!
+//! struct Task {
+//!     id: u32,
+//!     links: Links<Task>,
+//! }
+//!
+//! // SAFETY: `Box` owns the node and keeps it at one address; `links` projects to the private
+//! // field without creating a reference.
+//! unsafe impl Linked for Task {
+//!     type Handle = Box<Task>;
+//!     fn into_ptr(task: Box<Task>) -> NonNull<Task> {
+//!         NonNull::from(Box::leak(task))
+//!     }
+//!     unsafe fn from_ptr(ptr: NonNull<Task>) -> Box<Task> {
+//!         // SAFETY: `ptr` came from `into_ptr` (trait contract).
+//!         unsafe { Box::from_raw(ptr.as_ptr()) }
+//!     }
+//!     unsafe fn links(ptr: NonNull<Task>) -> NonNull<Links<Task>> {
+//!         // SAFETY: `ptr` points to a live `Task`; no reference is created.
+//!         unsafe { NonNull::new_unchecked(&raw mut (*ptr.as_ptr()).links) }
+//!     }
+//! }
+//!
+//! let mut list: List<Task> = List::new();
+//! for id in 0..4 {
+//!     list.push_back(Box::new(Task { id, links: Links::new() })).unwrap();
+//! }
+//! assert_eq!(list.pop_front().map(|t| t.id), Some(0));
+//! assert_eq!(list.iter().rev().map(|t| t.id).collect::<Vec<_>>(), [3, 2, 1]);
+//! list.assert_valid();
+//! ```
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+mod cursor;
+mod doc_node;
+mod links;
+
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod ops;
+
+#[cfg(all(test, not(loom)))]
+mod tests;
+
+pub use self::cursor::{CursorMut, IntoIter, Iter};
+pub use self::links::{Linked, Links};
+
+/// The identity of a live [`List`]: the address of its heap sentinel.
+///
+/// Two lists alive at the same time never share an id, and a list keeps its id when it is moved.
+/// An id can be reused by a list created after the first one was dropped; a dropped list leaves
+/// no node that still names it (dropping unlinks every node).
+///
+/// # Examples
+///
+/// ```
+/// # use loopkit::list::List;
+/// # loopkit::__list_doc_node!();
+/// # type L = List<Node>;
+/// let a = L::new();
+/// let b = L::new();
+/// assert_ne!(a.id(), b.id());
+/// let id = a.id();
+/// let moved = a;
+/// assert_eq!(moved.id(), id);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListId(usize);
+
+/// The error from a push of a node that is already linked (into this or any other list).
+///
+/// It carries the handle back; no list was changed.
+///
+/// # Examples
+///
+/// ```
+/// # use std::rc::Rc;
+/// # use loopkit::list::List;
+/// # loopkit::__list_doc_node!();
+/// let node = Rc::new(Node::new(1));
+/// let mut a: List<Node> = List::new();
+/// let mut b: List<Node> = List::new();
+/// a.push_back(node.clone()).unwrap();
+/// let err = b.push_back(node.clone()).unwrap_err();
+/// assert!(Rc::ptr_eq(&err.0, &node));
+/// assert_eq!(err.to_string(), "node is already linked into a list");
+/// assert!(b.is_empty() && a.len() == 1);
+/// ```
+///
+/// Like crossbeam-channel's `SendError`, its `Debug` does not require `H: Debug` (so `unwrap()`
+/// works for any handle) and prints `AlreadyLinked(..)`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AlreadyLinked<H>(pub H);
+
+impl<H> fmt::Debug for AlreadyLinked<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AlreadyLinked(..)")
+    }
+}
+
+impl<H> fmt::Display for AlreadyLinked<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("node is already linked into a list")
+    }
+}
+
+impl<H> std::error::Error for AlreadyLinked<H> {}
+
+/// An intrusive, circular, doubly linked list of nodes that embed their own [`Links`].
+///
+/// The list owns one handle ([`Linked::Handle`]) per node and hands it back on pop, remove,
+/// cursor removal, [`clear`](List::clear) and drop, exactly once. `Tag` picks which `Links`
+/// field of the node this list uses (see [`Linked`]).
+///
+/// | operation | time | notes |
+/// |---|---|---|
+/// | [`new`](List::new) | O(1) | the only allocation: the sentinel |
+/// | [`push_back`](List::push_back), [`push_front`](List::push_front) | O(1) | one owner check |
+/// | [`pop_front`](List::pop_front), [`pop_back`](List::pop_back) | O(1) | |
+/// | [`remove`](List::remove), [`remove_ptr`](List::remove_ptr) | O(1) | one owner check |
+/// | [`contains`](List::contains) | O(1) | compares the node's recorded owner |
+/// | [`front`](List::front), [`back`](List::back), [`len`](List::len), [`is_empty`](List::is_empty), [`id`](List::id) | O(1) | |
+/// | [`append`](List::append) | O(1) + O(len(other)) | splice is O(1); each moved node's owner is restamped (see below) |
+/// | [`iter`](List::iter) | O(1) per step | double-ended, exact size |
+/// | [`cursor_front_mut`](List::cursor_front_mut) | O(1) per step | removal keeps going |
+/// | [`clear`](List::clear), drop | O(n) | every handle given back once |
+/// | [`assert_valid`](List::assert_valid) | O(n) | |
+///
+/// No operation after `new` allocates or uses an atomic. [`append`](List::append) is the one
+/// place the owner record costs something: the two rings are spliced with four pointer writes,
+/// but each node that moves must be told its new owner; `docs/list.md` explains why no O(1)
+/// scheme exists without allocating. Moving a whole `List` value is O(1) and keeps its id.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+/// use loopkit::list::List;
+/// # loopkit::__list_doc_node!();
+/// // `Node`: a node with an id and one `Links`, `Handle = Rc<Node>`
+///
+/// let nodes: Vec<Rc<Node>> = (0..3).map(|i| Rc::new(Node::new(i))).collect();
+/// let mut list: List<Node> = List::new();
+/// for n in &nodes {
+///     list.push_back(n.clone()).unwrap();
+/// }
+/// assert_eq!(list.len(), 3);
+/// assert!(list.remove(&nodes[1]).is_some());
+/// assert!(list.remove(&nodes[1]).is_none()); // already removed
+/// assert_eq!(list.iter().map(|n| n.id()).collect::<Vec<_>>(), [0, 2]);
+/// list.assert_valid();
+/// ```
+pub struct List<T, Tag = ()>
+where
+    T: Linked<Tag>,
+{
+    /// Heap-pinned sentinel: `next` is the front, `prev` the back; points to itself when empty.
+    sentinel: NonNull<Links<T>>,
+    len: usize,
+    _handles: PhantomData<T::Handle>,
+    _tag: PhantomData<fn() -> Tag>,
+}
+
+// SAFETY: the list owns its handles (sent with it when `T::Handle: Send`) and its sentinel.
+// The nodes' links are reached from the new thread only through `&mut List`. Another thread
+// could only hold a node of this list through a shared handle (`Arc<T>`, `&'static T`), which is
+// `Send` only if `T: Sync`; `Links` is not `Sync`, so that takes an `unsafe impl Sync` whose
+// author promised no concurrent list operations (`Linked` point 6).
+unsafe impl<T: Linked<Tag>, Tag> Send for List<T, Tag> where T::Handle: Send {}
+
+// SAFETY: `&List` only reads: `iter`, `front`/`back` give out `&T` (hence `T: Sync`), and
+// `contains`/`len`/`assert_valid` read links that cannot change while `&List` exists (every
+// mutation of this list's links needs `&mut List`; other lists use other `Links` fields or
+// refuse the node because it is linked here).
+unsafe impl<T: Linked<Tag> + Sync, Tag> Sync for List<T, Tag> {}
+
+impl<T: Linked<Tag>, Tag> List<T, Tag> {
+    /// Creates an empty list. This allocates the sentinel; nothing else in the list allocates.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use loopkit::list::List;
+    /// # loopkit::__list_doc_node!();
+    /// let list: List<Node> = List::new();
+    /// assert!(list.is_empty());
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        let sentinel = Box::into_raw(Box::new(Links::<T>::new()));
+        // SAFETY: `Box::into_raw` never returns null.
+        let sentinel = unsafe { NonNull::new_unchecked(sentinel) };
+        // SAFETY: the sentinel was just allocated and nothing else can reach it.
+        unsafe {
+            Links::set_next(sentinel, sentinel);
+            Links::set_prev(sentinel, sentinel);
+            Links::set_owner(sentinel, sentinel.as_ptr().cast_const().cast());
+        }
+        Self {
+            sentinel,
+            len: 0,
+            _handles: PhantomData,
+            _tag: PhantomData,
+        }
+    }
+
+    /// Returns this list's id; [`Links::list_id`] of each node it holds equals it.
+    ///
+    /// # Examples
+    ///
+    /// See [`ListId`].
+    #[inline]
+    #[must_use]
+    pub fn id(&self) -> ListId {
+        ListId(self.owner_word() as usize)
+    }
+
+    /// The word stored in `owner` of each node this list holds.
+    #[inline(always)]
+    fn owner_word(&self) -> *const () {
+        self.sentinel.as_ptr().cast_const().cast()
+    }
+
+    /// Returns the number of nodes.
+    ///
+    /// # Examples
+    ///
+    /// See [`List`].
+    #[inline]
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Returns whether the list holds no node.
+    ///
+    /// # Examples
+    ///
+    /// See [`List::new`].
+    #[inline]
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends a node at the back; returns the handle in [`AlreadyLinked`] if the node is
+    /// already in a list (this one or another; no list changes).
+    ///
+    /// # Examples
+    ///
+    /// See [`List`] and [`AlreadyLinked`].
+    #[inline]
+    pub fn push_back(&mut self, handle: T::Handle) -> Result<(), AlreadyLinked<T::Handle>> {
+        // SAFETY: the sentinel is live while `self` is.
+        let tail = unsafe { Links::prev(self.sentinel) };
+        self.insert_between(handle, tail, self.sentinel)
+    }
+
+    /// Prepends a node at the front; returns the handle in [`AlreadyLinked`] if the node is
+    /// already in a list (no list changes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::rc::Rc;
+    /// # use loopkit::list::List;
+    /// # loopkit::__list_doc_node!();
+    /// let mut list: List<Node> = List::new();
+    /// list.push_front(Rc::new(Node::new(1))).unwrap();
+    /// list.push_front(Rc::new(Node::new(2))).unwrap();
+    /// assert_eq!(list.front().map(Node::id), Some(2));
+    /// ```
+    #[inline]
+    pub fn push_front(&mut self, handle: T::Handle) -> Result<(), AlreadyLinked<T::Handle>> {
+        // SAFETY: the sentinel is live while `self` is.
+        let head = unsafe { Links::next(self.sentinel) };
+        self.insert_between(handle, self.sentinel, head)
+    }
+
+    /// Links the node of `handle` between the adjacent `prev` and `next` of this list.
+    #[inline(always)]
+    fn insert_between(
+        &mut self,
+        handle: T::Handle,
+        prev: NonNull<Links<T>>,
+        next: NonNull<Links<T>>,
+    ) -> Result<(), AlreadyLinked<T::Handle>> {
+        let node = T::into_ptr(handle);
+        // SAFETY: `into_ptr` returned a live node (`Linked` point 1).
+        let links = unsafe { T::links(node) };
+        // SAFETY: the node is live; `Links` is not `Sync` (or `Linked` point 6 holds), so nobody
+        // else touches its links now.
+        if unsafe { !Links::owner(links).is_null() } {
+            // SAFETY: `node` came from `into_ptr` just above and is given back once.
+            return Err(AlreadyLinked(unsafe { T::from_ptr(node) }));
+        }
+        // SAFETY: `prev`/`next` are adjacent links of this list (sentinel or nodes it holds, all
+        // live while linked), `links` is the unlinked node's; `&mut self` excludes other access.
+        unsafe {
+            Links::link(links, prev, next, self.owner_word(), node);
+            Links::set_next(prev, links);
+            Links::set_prev(next, links);
+        }
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Removes and returns the front node's handle, or `None` if the list is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::rc::Rc;
+    /// # use loopkit::list::List;
+    /// # loopkit::__list_doc_node!();
+    /// let mut list: List<Node> = List::new();
+    /// assert!(list.pop_front().is_none());
+    /// list.push_back(Rc::new(Node::new(1))).unwrap();
+    /// list.push_back(Rc::new(Node::new(2))).unwrap();
+    /// assert_eq!(list.pop_front().map(|n| n.id()), Some(1));
+    /// ```
+    #[inline]
+    pub fn pop_front(&mut self) -> Option<T::Handle> {
+        // SAFETY: the sentinel is live while `self` is.
+        let first = unsafe { Links::next(self.sentinel) };
+        if first == self.sentinel {
+            return None;
+        }
+        // SAFETY: `first` is a node of this list.
+        Some(unsafe { self.unlink(first) })
+    }
+
+    /// Removes and returns the back node's handle, or `None` if the list is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::rc::Rc;
+    /// # use loopkit::list::List;
+    /// # loopkit::__list_doc_node!();
+    /// let mut list: List<Node> = List::new();
+    /// list.push_back(Rc::new(Node::new(1))).unwrap();
+    /// list.push_back(Rc::new(Node::new(2))).unwrap();
+    /// assert_eq!(list.pop_back().map(|n| n.id()), Some(2));
+    /// ```
+    #[inline]
+    pub fn pop_back(&mut self) -> Option<T::Handle> {
+        // SAFETY: the sentinel is live while `self` is.
+        let last = unsafe { Links::prev(self.sentinel) };
+        if last == self.sentinel {
+            return None;
+        }
+        // SAFETY: `last` is a node of this list.
+        Some(unsafe { self.unlink(last) })
+    }
+
+    /// Unlinks a node of this list and gives its handle back.
+    ///
+    /// # Safety
+    ///
+    /// `links` are the links of a node this list holds (not the sentinel).
+    #[inline(always)]
+    unsafe fn unlink(&mut self, links: NonNull<Links<T>>) -> T::Handle {
+        // SAFETY: `links` is a linked node of this list (caller), so it and its neighbours are
+        // live, and `&mut self` excludes any other access to them.
+        unsafe {
+            let prev = Links::prev(links);
+            let next = Links::next(links);
+            Links::set_next(prev, next);
+            Links::set_prev(next, prev);
+            Links::set_owner(links, core::ptr::null());
+        }
+        self.len -= 1;
+        // SAFETY: `node` is the pointer `into_ptr` gave for this node when it was pushed; the
+        // node has just left the list, so its handle is rebuilt exactly once.
+        unsafe { T::from_ptr(Links::node(links)) }
+    }
+
+    /// Removes `node` if this list holds it and returns its handle; returns `None` (and changes
+    /// nothing) if the node is not linked or is held by another list.
+    ///
+    /// This is safe because [`Links`] is not `Sync`: `&T` for a node type that embeds it cannot
+    /// reach another thread, so no other thread can be changing the node's links. Use
+    /// [`remove_ptr`](List::remove_ptr) when you hold only a pointer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::rc::Rc;
+    /// # use loopkit::list::List;
+    /// # loopkit::__list_doc_node!();
+    /// let node = Rc::new(Node::new(1));
+    /// let mut a: List<Node> = List::new();
+    /// let mut b: List<Node> = List::new();
+    /// assert!(a.remove(&node).is_none()); // not linked
+    /// a.push_back(node.clone()).unwrap();
+    /// assert!(b.remove(&node).is_none()); // held by `a`: `b` refuses, `a` is unchanged
+    /// assert_eq!(a.len(), 1);
+    /// assert!(Rc::ptr_eq(&a.remove(&node).unwrap(), &node));
+    /// ```
+    #[inline]
+    pub fn remove(&mut self, node: &T) -> Option<T::Handle> {
+        // SAFETY: `node` is a live reference; its type is not `Sync` unless its author promised
+        // (`Linked` point 6) that no other thread runs a list operation on it now.
+        unsafe { self.remove_ptr(NonNull::from(node)) }
+    }
+
+    /// Removes the node `node` points to if this list holds it and returns its handle; returns
+    /// `None` (and changes nothing) if the node is not linked or is held by another list.
+    ///
+    /// The handle is rebuilt from the pointer recorded at push time, never from `node`, so `node`
+    /// may be any pointer to the node (e.g. from `&T`).
+    ///
+    /// # Safety
+    ///
+    /// * `node` points to a live `T` (for a linked node this holds while the list keeps its
+    ///   handle; for an unlinked one the caller must know it is alive);
+    /// * no other thread accesses the node's links during the call: no list operation on this
+    ///   node runs concurrently on another thread (this matters only for node types made `Sync`
+    ///   with an `unsafe impl`, e.g. a registry that shares `Arc<T>` between threads and
+    ///   serialises list operations per node itself).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::ptr::NonNull;
+    /// # use std::rc::Rc;
+    /// # use loopkit::list::List;
+    /// # loopkit::__list_doc_node!();
+    /// let node = Rc::new(Node::new(1));
+    /// let ptr = NonNull::from(&*node);
+    /// let mut list: List<Node> = List::new();
+    /// list.push_back(node.clone()).unwrap();
+    /// // SAFETY: `node` keeps the node alive; this test is single-threaded.
+    /// let handle = unsafe { list.remove_ptr(ptr) };
+    /// assert!(handle.is_some() && list.is_empty());
+    /// ```
+    #[inline]
+    pub unsafe fn remove_ptr(&mut self, node: NonNull<T>) -> Option<T::Handle> {
+        // SAFETY: `node` is live (caller).
+        let links = unsafe { T::links(node) };
+        // SAFETY: the node is live and nobody else touches its links now (caller).
+        if unsafe { Links::owner(links) } != self.owner_word() {
+            return None;
+        }
+        // SAFETY: the node's recorded owner is this list, so it is one of our nodes.
+        Some(unsafe { self.unlink(links) })
+    }
+
+    /// Returns whether this list holds `node` (O(1): compares the node's recorded owner).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::rc::Rc;
+    /// # use loopkit::list::List;
+    /// # loopkit::__list_doc_node!();
+    /// let node = Rc::new(Node::new(1));
+    /// let mut a: List<Node> = List::new();
+    /// let b: List<Node> = List::new();
+    /// a.push_back(node.clone()).unwrap();
+    /// assert!(a.contains(&node) && !b.contains(&node));
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn contains(&self, node: &T) -> bool {
+        // SAFETY: `node` is a live reference; no other thread touches its links (see `remove`).
+        unsafe { Links::owner(T::links(NonNull::from(node))) == self.owner_word() }
+    }
+
+    /// Returns the front node, if any.
+    ///
+    /// # Examples
+    ///
+    /// See [`List::push_front`].
+    #[inline]
+    #[must_use]
+    pub fn front(&self) -> Option<&T> {
+        self.iter().next()
+    }
+
+    /// Returns the back node, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::rc::Rc;
+    /// # use loopkit::list::List;
+    /// # loopkit::__list_doc_node!();
+    /// let mut list: List<Node> = List::new();
+    /// list.push_front(Rc::new(Node::new(1))).unwrap();
+    /// list.push_front(Rc::new(Node::new(2))).unwrap();
+    /// assert_eq!(list.back().map(Node::id), Some(1));
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn back(&self) -> Option<&T> {
+        self.iter().next_back()
+    }
+
+    /// Moves every node of `other` to the back of `self`, in order, leaving `other` empty.
+    ///
+    /// The rings are spliced in O(1); each moved node's owner record is then restamped to
+    /// `self` (one store per node, the cost of O(1) wrong-list detection; see the type docs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::rc::Rc;
+    /// # use loopkit::list::List;
+    /// # loopkit::__list_doc_node!();
+    /// let mut a: List<Node> = List::new();
+    /// let mut b: List<Node> = List::new();
+    /// a.push_back(Rc::new(Node::new(1))).unwrap();
+    /// b.push_back(Rc::new(Node::new(2))).unwrap();
+    /// b.push_back(Rc::new(Node::new(3))).unwrap();
+    /// a.append(&mut b);
+    /// assert!(b.is_empty());
+    /// assert_eq!(a.iter().map(Node::id).collect::<Vec<_>>(), [1, 2, 3]);
+    /// assert!(a.iter().all(|n| n.links().list_id() == Some(a.id())));
+    /// ```
+    pub fn append(&mut self, other: &mut Self) {
+        if other.is_empty() {
+            return;
+        }
+        let owner = self.owner_word();
+        // SAFETY: `&mut self` and `&mut other` give exclusive access to both rings (two
+        // `&mut` cannot alias, so they are different lists); every pointer followed is a link
+        // of one of them, all live.
+        unsafe {
+            let mut cur = Links::next(other.sentinel);
+            while cur != other.sentinel {
+                Links::set_owner(cur, owner);
+                cur = Links::next(cur);
+            }
+            let first = Links::next(other.sentinel);
+            let last = Links::prev(other.sentinel);
+            let tail = Links::prev(self.sentinel);
+            Links::set_next(tail, first);
+            Links::set_prev(first, tail);
+            Links::set_next(last, self.sentinel);
+            Links::set_prev(self.sentinel, last);
+            Links::set_next(other.sentinel, other.sentinel);
+            Links::set_prev(other.sentinel, other.sentinel);
+        }
+        self.len += other.len;
+        other.len = 0;
+    }
+
+    /// Removes every node, giving each handle back (dropping it) exactly once, front first.
+    ///
+    /// Each node is unlinked before its handle is dropped, so a panicking drop leaves a valid
+    /// list holding the remaining nodes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::rc::Rc;
+    /// # use loopkit::list::List;
+    /// # loopkit::__list_doc_node!();
+    /// let node = Rc::new(Node::new(1));
+    /// let mut list: List<Node> = List::new();
+    /// list.push_back(node.clone()).unwrap();
+    /// list.clear();
+    /// assert!(list.is_empty() && Rc::strong_count(&node) == 1 && !node.links().is_linked());
+    /// ```
+    pub fn clear(&mut self) {
+        while let Some(handle) = self.pop_front() {
+            drop(handle);
+        }
+    }
+
+    /// Returns a double-ended, exact-size iterator over the nodes, front to back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::rc::Rc;
+    /// # use loopkit::list::List;
+    /// # loopkit::__list_doc_node!();
+    /// let mut list: List<Node> = List::new();
+    /// for i in 0..3 {
+    ///     list.push_back(Rc::new(Node::new(i))).unwrap();
+    /// }
+    /// assert_eq!(list.iter().map(Node::id).collect::<Vec<_>>(), [0, 1, 2]);
+    /// assert_eq!(list.iter().rev().map(Node::id).collect::<Vec<_>>(), [2, 1, 0]);
+    /// assert_eq!(list.iter().len(), 3);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn iter(&self) -> Iter<'_, T, Tag> {
+        // SAFETY: the sentinel is live while `self` is.
+        let (head, tail) = unsafe { (Links::next(self.sentinel), Links::prev(self.sentinel)) };
+        Iter::new(head, tail, self.len)
+    }
+
+    /// Returns a cursor on the front node (on the "ghost" position if the list is empty).
+    ///
+    /// # Examples
+    ///
+    /// See [`CursorMut`].
+    #[inline]
+    pub fn cursor_front_mut(&mut self) -> CursorMut<'_, T, Tag> {
+        // SAFETY: the sentinel is live while `self` is.
+        let first = unsafe { Links::next(self.sentinel) };
+        CursorMut::new(self, first)
+    }
+
+    /// Returns a cursor on the back node (on the "ghost" position if the list is empty).
+    ///
+    /// # Examples
+    ///
+    /// See [`CursorMut`].
+    #[inline]
+    pub fn cursor_back_mut(&mut self) -> CursorMut<'_, T, Tag> {
+        // SAFETY: the sentinel is live while `self` is.
+        let last = unsafe { Links::prev(self.sentinel) };
+        CursorMut::new(self, last)
+    }
+
+    /// Walks the whole list and panics with a labelled message if any invariant is broken.
+    ///
+    /// Checked: the sentinel's owner and ring; for every node, forward and backward, that
+    /// `next.prev` and `prev.next` lead back to it, that it records this list as owner, that its
+    /// recorded node pointer leads back to the same links; that both walks count `len` nodes.
+    ///
+    /// # Examples
+    ///
+    /// See [`List`].
+    pub fn assert_valid(&self) {
+        let s = self.sentinel;
+        let owner = self.owner_word();
+        // SAFETY: every pointer followed is a link of this list (sentinel or held node); the
+        // walk is bounded by `len + 1` steps so a corrupted ring cannot loop forever; `&self`
+        // excludes mutation.
+        unsafe {
+            assert_eq!(
+                Links::owner(s),
+                owner,
+                "list: sentinel does not record itself as owner"
+            );
+            let mut prev = s;
+            let mut cur = Links::next(s);
+            let mut n = 0usize;
+            while cur != s {
+                assert!(
+                    n < self.len,
+                    "list: forward walk is longer than len = {}",
+                    self.len
+                );
+                assert_eq!(
+                    Links::prev(cur),
+                    prev,
+                    "list: node {n}: next.prev is not the node"
+                );
+                assert_eq!(
+                    Links::owner(cur),
+                    owner,
+                    "list: node {n}: owner is not this list"
+                );
+                let node = Links::node(cur);
+                assert_eq!(
+                    T::links(node),
+                    cur,
+                    "list: node {n}: node pointer -> other links"
+                );
+                prev = cur;
+                cur = Links::next(cur);
+                n += 1;
+            }
+            assert_eq!(
+                Links::prev(s),
+                prev,
+                "list: sentinel.prev is not the last node"
+            );
+            assert_eq!(
+                n, self.len,
+                "list: forward walk counted {n}, len is {}",
+                self.len
+            );
+            let mut next = s;
+            let mut cur = Links::prev(s);
+            let mut m = 0usize;
+            while cur != s {
+                assert!(
+                    m < self.len,
+                    "list: backward walk is longer than len = {}",
+                    self.len
+                );
+                assert_eq!(
+                    Links::next(cur),
+                    next,
+                    "list: node {m} from back: prev.next wrong"
+                );
+                next = cur;
+                cur = Links::prev(cur);
+                m += 1;
+            }
+            assert_eq!(
+                m, self.len,
+                "list: backward walk counted {m}, len is {}",
+                self.len
+            );
+        }
+    }
+}
+
+impl<T: Linked<Tag>, Tag> Drop for List<T, Tag> {
+    fn drop(&mut self) {
+        self.clear();
+        // SAFETY: the sentinel came from `Box::into_raw` in `new`, no node links to it any more
+        // (the list is empty), and it is freed once.
+        unsafe { drop(Box::from_raw(self.sentinel.as_ptr())) };
+    }
+}
+
+impl<T: Linked<Tag>, Tag> Default for List<T, Tag> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Linked<Tag> + fmt::Debug, Tag> fmt::Debug for List<T, Tag> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<'a, T: Linked<Tag>, Tag> IntoIterator for &'a List<T, Tag> {
+    type Item = &'a T;
+    type IntoIter = Iter<'a, T, Tag>;
+
+    fn into_iter(self) -> Iter<'a, T, Tag> {
+        self.iter()
+    }
+}
+
+impl<T: Linked<Tag>, Tag> IntoIterator for List<T, Tag> {
+    type Item = T::Handle;
+    type IntoIter = IntoIter<T, Tag>;
+
+    /// Returns an iterator that pops the handles front to back (or back to front).
+    fn into_iter(self) -> IntoIter<T, Tag> {
+        IntoIter::new(self)
+    }
+}
