@@ -1,0 +1,2 @@
+//! Op routine.
+#![allow(missing_docs)]
