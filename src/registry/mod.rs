@@ -213,8 +213,9 @@ unsafe fn die<T>(p: NonNull<Node<T>>) {
     // SAFETY: the node is live until its holder frees it, which needs our push (below) first.
     // Acquire: pairs with the AcqRel CAS that set `home` (first registration).
     let home = unsafe { Node::home(p) }.load(Ordering::Acquire);
-    // SAFETY: no handle is left, so nobody reads the value again (try_acquire fails from 0).
-    unsafe { core::ptr::drop_in_place(&raw mut (*p.as_ptr()).value) };
+    // SAFETY: no handle is left, so nobody reads the value again (try_acquire fails from 0);
+    // `ManuallyDrop<T>` is `repr(transparent)`, so the cast points at the `T`.
+    unsafe { core::ptr::drop_in_place((&raw mut (*p.as_ptr()).value).cast::<T>()) };
     let Some(home) = NonNull::new(home) else {
         // Never registered: no slot, no current slot, no stack ever held it.
         // SAFETY: unreachable from anywhere, value dropped.

@@ -605,6 +605,8 @@ impl<T> Shard<T> {
     /// # Safety
     /// No thread can reach `this` any more.
     unsafe fn free(this: NonNull<Shard<T>>) {
+        // SAFETY: exclusive (caller), so we are the holder; dead nodes may still be queued.
+        unsafe { this.as_ref().drain() };
         // SAFETY: exclusive (caller); allocated by Box in `Shard::new`.
         let shard = unsafe { Box::from_raw(this.as_ptr()) };
         let local = shard.local.with_mut(|l| {
