@@ -389,15 +389,27 @@ impl<T> Shard<T> {
     /// For orphaned shards: take the drain lock if free, drain, release; repeat while work
     /// arrived. Never waits: if another thread holds the lock, its release re-check sees our work.
     pub(crate) fn help(&self) {
-        // Acquire: pairs with the Release in `unlock`, so the previous holder's local writes are
-        // visible to us.
-        while self.owner.compare_exchange(ORPHAN, LOCKED, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+        while self.try_lock() {
             // SAFETY: we hold the drain lock.
             unsafe { self.drain() };
             if !self.unlock() {
                 return;
             }
         }
+    }
+
+    /// Takes the drain lock of an orphaned shard if it is free.
+    pub(crate) fn try_lock(&self) -> bool {
+        // Acquire: pairs with the Release in `unlock`, so the previous holder's local writes are
+        // visible to us.
+        self.owner.compare_exchange(ORPHAN, LOCKED, Ordering::Acquire, Ordering::Relaxed).is_ok()
+    }
+
+    /// Releases the drain lock without the re-check (tests that took it with `try_lock`).
+    #[cfg(test)]
+    pub(crate) fn unlock_for_test(&self) {
+        // Release: pairs with the Acquire CAS in `try_lock`.
+        self.owner.store(ORPHAN, Ordering::Release);
     }
 
     /// Releases the drain lock; returns whether work arrived meanwhile.
