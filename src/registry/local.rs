@@ -36,6 +36,8 @@ impl Drop for Local {
 }
 
 thread_local! {
+    // loom's `thread_local!` has no `const { .. }` form; this is the same source for both.
+    #[allow(clippy::missing_const_for_thread_local)]
     static LOCAL: Local = Local { cache: Cell::new((core::ptr::null(), core::ptr::null())), entries: RefCell::new(Vec::new()) };
 }
 

@@ -33,10 +33,14 @@ pub enum Op {
     Drain,
 }
 
+/// At most this many ops per input (longer fuzz inputs are cut: speed over length).
+pub const MAX_OPS: usize = 256;
+
 /// Decodes two bytes per op (a hand-written decoder; no `arbitrary`).
 pub fn decode(bytes: &[u8]) -> Vec<Op> {
     bytes
         .chunks_exact(2)
+        .take(MAX_OPS)
         .map(|c| {
             let i = c[1] as usize % SLOTS;
             match c[0] % 10 {

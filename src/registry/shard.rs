@@ -646,14 +646,19 @@ impl<T> Shard<T> {
             self.with_local(|local| {
                 local.list.assert_valid();
                 let mut in_slots = 0;
-                for idx in 0..local.table.len() * BLOCK {
+                let mut is_free = vec![false; local.table.len() * BLOCK];
+                for &i in &local.free {
+                    assert!(!core::mem::replace(&mut is_free[i], true), "registry: slot {i} free twice");
+                }
+                for (idx, &free) in is_free.iter().enumerate() {
                     // Relaxed: we are the only writer.
                     let p = Self::slot(local, idx).load(Ordering::Relaxed);
                     let Some(n) = NonNull::new(p) else {
-                        assert!(local.free.contains(&idx), "registry: empty slot {idx} not free");
+                        assert!(free, "registry: empty slot {idx} not free");
                         continue;
                     };
                     in_slots += 1;
+                    assert!(!free, "registry: occupied slot {idx} is on the free list");
                     assert_eq!(Node::slot(n).with(|s| *s), idx, "registry: node's slot index is stale");
                     // Relaxed: set once before linking, by us.
                     assert_eq!(Node::home(n).load(Ordering::Relaxed), self as *const _ as *mut _, "registry: linked node homed elsewhere");
