@@ -321,43 +321,97 @@ fn snapshot(c: &mut Criterion) {
     });
     g.finish();
 
-    // Owners' pair rate with snapshots running back to back vs without (printed; not criterion).
-    let rate = |with_snapshots: bool| -> f64 {
+    // Owners' pair rate while another thread (a) sleeps, (b) spins on private work (the CPU
+    // control: on a loaded 2-core machine a second busy thread alone slows the owner), (c) takes
+    // snapshots back to back. Printed, not criterion. The same for a `Mutex<HashSet>` owner
+    // while another thread copies the set. Windows alternate to average out machine drift.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Other {
+        Sleep,
+        Spin,
+        Snapshot,
+    }
+    let window = Duration::from_millis(400);
+    let loopkit_rate = |other: Other| -> f64 {
         let reg = Registry::<u64>::new();
         let ready = Barrier::new(2);
         let stop = AtomicBool::new(false);
         let done = AtomicU64::new(0);
-        let window = Duration::from_millis(1500);
         thread::scope(|s| {
             s.spawn(|| churning_owner(&reg, &ready, &stop, &done));
             ready.wait();
             let before = done.load(Ordering::Relaxed);
             let t0 = Instant::now();
-            let mut snaps = 0u64;
+            let mut x = 0u64;
             while t0.elapsed() < window {
-                if with_snapshots {
-                    black_box(reg.snapshot().len());
-                    snaps += 1;
-                } else {
-                    thread::sleep(Duration::from_millis(1));
+                match other {
+                    Other::Sleep => thread::sleep(Duration::from_millis(1)),
+                    Other::Spin => {
+                        for i in 0..10_000u64 {
+                            x = black_box(x.wrapping_mul(31).wrapping_add(i));
+                        }
+                    }
+                    Other::Snapshot => {
+                        black_box(reg.snapshot().len());
+                    }
                 }
             }
             let pairs = done.load(Ordering::Relaxed) - before;
             stop.store(true, Ordering::Relaxed);
-            if with_snapshots {
-                println!("registry/owner_rate: {snaps} snapshots of 10k in the window");
-            }
             pairs as f64 / t0.elapsed().as_secs_f64()
         })
     };
-    let quiet = rate(false);
-    let busy = rate(true);
-    println!(
-        "registry/owner_rate: without snapshots {:.1} Mpairs/s, with snapshots back to back {:.1} Mpairs/s: {:.0}%",
-        quiet / 1e6,
-        busy / 1e6,
-        100.0 * busy / quiet
-    );
+    let mutex_rate = |other: Other| -> f64 {
+        let set = Mutex::new((0..SNAP_ITEMS).collect::<HashSet<usize>>());
+        let stop = AtomicBool::new(false);
+        let done = AtomicU64::new(0);
+        thread::scope(|s| {
+            s.spawn(|| {
+                let k = keys(1 << 40);
+                while !stop.load(Ordering::Relaxed) {
+                    set_batch(&set, &k);
+                    done.fetch_add(BATCH as u64, Ordering::Relaxed);
+                }
+            });
+            thread::sleep(Duration::from_millis(20));
+            let before = done.load(Ordering::Relaxed);
+            let t0 = Instant::now();
+            let mut x = 0u64;
+            while t0.elapsed() < window {
+                match other {
+                    Other::Sleep => thread::sleep(Duration::from_millis(1)),
+                    Other::Spin => {
+                        for i in 0..10_000u64 {
+                            x = black_box(x.wrapping_mul(31).wrapping_add(i));
+                        }
+                    }
+                    Other::Snapshot => {
+                        black_box(set.lock().unwrap().iter().copied().collect::<Vec<_>>().len());
+                    }
+                }
+            }
+            let pairs = done.load(Ordering::Relaxed) - before;
+            stop.store(true, Ordering::Relaxed);
+            pairs as f64 / t0.elapsed().as_secs_f64()
+        })
+    };
+    let mut sums = [[0f64; 3]; 2];
+    for _round in 0..4 {
+        for (j, other) in [Other::Sleep, Other::Spin, Other::Snapshot].into_iter().enumerate() {
+            sums[0][j] += loopkit_rate(other);
+            sums[1][j] += mutex_rate(other);
+        }
+    }
+    for (name, r) in [("loopkit", sums[0]), ("mutex_hashset", sums[1])] {
+        println!(
+            "registry/owner_rate/{name}: Mpairs/s other-thread-sleeps {:.2}, spins {:.2}, snapshots {:.2}; snapshots/sleeps {:.0}%, snapshots/spins {:.0}%",
+            r[0] / 4e6,
+            r[1] / 4e6,
+            r[2] / 4e6,
+            100.0 * r[2] / r[0],
+            100.0 * r[2] / r[1]
+        );
+    }
 }
 
 criterion_group!(benches, pairs, foreign, snapshot);

@@ -20,14 +20,17 @@ struct Entry {
     exit: unsafe fn(*const (), *const ()),
 }
 
-/// All entries of this thread plus a one-entry cache for the hot path.
+/// All entries of this thread (the one-entry cache for the hot path is `CACHE`).
 struct Local {
-    cache: Cell<(*const (), *const ())>,
     entries: RefCell<Vec<Entry>>,
 }
 
 impl Drop for Local {
     fn drop(&mut self) {
+        // From now on every lookup takes the slow path and finds the thread exiting: no call may
+        // use a shard as its owner after it was handed over.
+        // `try_with`: the cache has no destructor, but be safe if it is gone.
+        let _ = CACHE.try_with(|c| c.set((core::ptr::null(), core::ptr::null())));
         for e in self.entries.get_mut().drain(..) {
             // SAFETY: each entry is run once; `exit` matches the entry's `T` (set together).
             unsafe { (e.exit)(e.shard, e.inner) };
@@ -38,7 +41,18 @@ impl Drop for Local {
 thread_local! {
     // loom's `thread_local!` has no `const { .. }` form; this is the same source for both.
     #[allow(clippy::missing_const_for_thread_local)]
-    static LOCAL: Local = Local { cache: Cell::new((core::ptr::null(), core::ptr::null())), entries: RefCell::new(Vec::new()) };
+    static LOCAL: Local = Local { entries: RefCell::new(Vec::new()) };
+}
+
+// The hot-path cache (registry key, shard): a `const` thread-local without a destructor, so a hit
+// is a plain thread-local read.
+#[cfg(not(loom))]
+thread_local! {
+    static CACHE: Cell<(*const (), *const ())> = const { Cell::new((core::ptr::null(), core::ptr::null())) };
+}
+#[cfg(loom)]
+thread_local! {
+    static CACHE: Cell<(*const (), *const ())> = Cell::new((core::ptr::null(), core::ptr::null()));
 }
 
 /// Thread exit for one shard: hand it over, then give up this thread's count on the registry.
@@ -57,12 +71,13 @@ unsafe fn exit<T>(shard: *const (), inner: *const ()) {
 /// exiting (thread-locals destroyed). Inside: `None` if there is no shard and `!create`.
 pub(super) fn shard_of<T: Send + Sync + 'static>(inner: &Arc<Inner<T>>, create: bool) -> Option<Option<NonNull<Shard<T>>>> {
     let key = Arc::as_ptr(inner) as *const ();
+    if let Ok((k, shard)) = CACHE.try_with(Cell::get) {
+        if k == key {
+            return Some(NonNull::new(shard as *mut Shard<T>));
+        }
+    }
     LOCAL
         .try_with(|l| {
-            let (k, s) = l.cache.get();
-            if k == key {
-                return NonNull::new(s as *mut Shard<T>);
-            }
             let mut entries = l.entries.borrow_mut();
             let found = entries.iter().find(|e| e.key == key).map(|e| e.shard);
             let shard = match found {
@@ -75,7 +90,7 @@ pub(super) fn shard_of<T: Send + Sync + 'static>(inner: &Arc<Inner<T>>, create: 
                 }
                 None => return None,
             };
-            l.cache.set((key, shard));
+            let _ = CACHE.try_with(|c| c.set((key, shard)));
             NonNull::new(shard as *mut Shard<T>)
         })
         .ok()
