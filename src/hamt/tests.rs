@@ -5,7 +5,7 @@
 //! the test chooses, hashed by [`Pass`], which passes it through unchanged.
 
 use super::node::{BITS, HASH_BITS, LEVELS};
-use super::{ops, Hamt};
+use super::Hamt;
 use core::hash::{BuildHasher, Hash, Hasher};
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
@@ -136,13 +136,13 @@ fn insert_is_persistent_and_ptr_eq_on_same_value() {
 
 #[test]
 fn insert_with_chooses_the_equality() {
-    let v = std::sync::Arc::new(1);
+    let v = Rc::new(1);
     let a = Hamt::new().insert_with(1u8, v.clone(), |_, _| false);
     assert!(a
-        .insert_with(1, v.clone(), std::sync::Arc::ptr_eq)
+        .insert_with(1, v.clone(), Rc::ptr_eq)
         .ptr_eq(&a));
     assert!(!a
-        .insert_with(1, std::sync::Arc::new(1), std::sync::Arc::ptr_eq)
+        .insert_with(1, Rc::new(1), Rc::ptr_eq)
         .ptr_eq(&a));
     assert!(!a.insert_with(1, v, |_, _| false).ptr_eq(&a));
 }
@@ -188,7 +188,7 @@ fn iter_keys_values_agree() {
     let mut ks: Vec<u32> = m.keys().copied().collect();
     ks.sort_unstable();
     assert_eq!(ks, (0..200).collect::<Vec<_>>());
-    assert_eq!(m.values().map(|v| v - 1000).sum::<u32>(), (0..200).sum());
+    assert_eq!(m.values().map(|v| v - 1000).sum::<u32>(), (0..200u32).sum::<u32>());
     assert_eq!(m.iter().len(), 200);
     assert_eq!((&m).into_iter().count(), 200);
     let order: Vec<_> = m.iter().collect();
@@ -228,12 +228,13 @@ fn debug_and_extend() {
 }
 
 #[test]
+#[cfg(not(loom))] // loom threads exist only inside a model
 fn send_sync_and_cross_thread() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Hamt<String, Vec<u8>>>();
     let m: Hamt<u32, u32> = (0..100).map(|i| (i, i)).collect();
     let m2 = m.clone();
-    let h = std::thread::spawn(move || {
+    let h = crate::loom::thread::spawn(move || {
         let mut m2 = m2;
         m2.insert_mut(1000, 1);
         m2.len()
@@ -451,7 +452,7 @@ fn shared_nodes_are_copied_not_changed() {
 
 #[cfg(not(loom))]
 mod model {
-    use super::ops::{self, Op};
+    use crate::hamt::ops::{self, Op};
     use proptest::prelude::*;
 
     fn op() -> impl Strategy<Value = Op> {
