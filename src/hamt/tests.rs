@@ -12,6 +12,9 @@ use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
+/// Size of the larger unit tests (cut under Miri).
+const BIG: u32 = if cfg!(miri) { 40 } else { 300 };
+
 #[test]
 fn test_configuration_is_narrow() {
     assert_eq!((BITS, HASH_BITS, LEVELS), (3, 12, 4));
@@ -150,15 +153,15 @@ fn insert_with_chooses_the_equality() {
 #[test]
 fn insert_mut_and_remove_mut() {
     let mut m = Hamt::new();
-    for i in 0..300u32 {
+    for i in 0..BIG {
         assert_eq!(m.insert_mut(i, i), None);
     }
     let snap = m.clone();
-    for i in 0..300u32 {
+    for i in 0..BIG {
         assert_eq!(m.insert_mut(i, i + 1), Some(i));
     }
     m.assert_valid();
-    for i in 0..300u32 {
+    for i in 0..BIG {
         assert_eq!(snap[&i], i);
         assert_eq!(m.remove_mut(&i), Some(i + 1));
         assert_eq!(m.remove_mut(&i), None);
@@ -166,7 +169,7 @@ fn insert_mut_and_remove_mut() {
     assert!(m.is_empty());
     m.assert_valid();
     snap.assert_valid();
-    assert_eq!(snap.len(), 300);
+    assert_eq!(snap.len(), BIG as usize);
 }
 
 #[test]
@@ -184,13 +187,13 @@ fn remove_and_remove_entry() {
 
 #[test]
 fn iter_keys_values_agree() {
-    let m: Hamt<u32, u32> = (0..200).map(|i| (i, i + 1000)).collect();
+    let m: Hamt<u32, u32> = (0..BIG).map(|i| (i, i + 1000)).collect();
     let mut ks: Vec<u32> = m.keys().copied().collect();
     ks.sort_unstable();
-    assert_eq!(ks, (0..200).collect::<Vec<_>>());
-    assert_eq!(m.values().map(|v| v - 1000).sum::<u32>(), (0..200u32).sum::<u32>());
-    assert_eq!(m.iter().len(), 200);
-    assert_eq!((&m).into_iter().count(), 200);
+    assert_eq!(ks, (0..BIG).collect::<Vec<_>>());
+    assert_eq!(m.values().map(|v| v - 1000).sum::<u32>(), (0..BIG).sum::<u32>());
+    assert_eq!(m.iter().len(), BIG as usize);
+    assert_eq!((&m).into_iter().count(), BIG as usize);
     let order: Vec<_> = m.iter().collect();
     assert_eq!(order, m.clone().iter().collect::<Vec<_>>());
     assert!(format!("{:?}", m.keys()).starts_with('['));
@@ -411,7 +414,7 @@ fn thrash_at_a_boundary() {
     let extra = ck(100, 8); // splits root slot 0 into a sub-node
     let mut cur = m.clone();
     let mut versions = Vec::new();
-    for round in 0..200 {
+    for round in 0..if cfg!(miri) { 20 } else { 200 } {
         if round % 2 == 0 {
             cur.insert_mut(extra, 1);
             assert_eq!(cur.shape()[0].2, 1, "split");
