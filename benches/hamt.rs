@@ -63,7 +63,15 @@ fn build(n: usize, s: &RandomState) -> Maps {
         rpds.insert_mut(k, k);
         std.insert(k, k);
     }
-    Maps { present, hits, misses, loopkit, imbl, rpds, std }
+    Maps {
+        present,
+        hits,
+        misses,
+        loopkit,
+        imbl,
+        rpds,
+        std,
+    }
 }
 
 macro_rules! probe {
@@ -112,9 +120,19 @@ fn bench_size(c: &mut Criterion, n: usize, s: &RandomState) {
                 drop($mm);
             };
         }
-        pair!("loopkit", m.loopkit, |mm, k| mm.insert_mut(k, k), mm.remove_mut(&k));
+        pair!(
+            "loopkit",
+            m.loopkit,
+            |mm, k| mm.insert_mut(k, k),
+            mm.remove_mut(&k)
+        );
         pair!("imbl", m.imbl, |mm, k| mm.insert(k, k), mm.remove(&k));
-        pair!("rpds", m.rpds, |mm, k| mm.insert_mut(k, k), mm.remove_mut(&k));
+        pair!(
+            "rpds",
+            m.rpds,
+            |mm, k| mm.insert_mut(k, k),
+            mm.remove_mut(&k)
+        );
         pair!("std", m.std, |mm, k| mm.insert(k, k), mm.remove(&k));
         g.finish();
     }
@@ -174,7 +192,10 @@ fn bench_size(c: &mut Criterion, n: usize, s: &RandomState) {
 
     if n == 100_000 {
         let k = m.present[n / 2];
-        for (group, restore) in [("eq_one_value_differs", false), ("eq_equal_not_ptr_eq", true)] {
+        for (group, restore) in [
+            ("eq_one_value_differs", false),
+            ("eq_equal_not_ptr_eq", true),
+        ] {
             let mut g = c.benchmark_group(group);
             let pick = |changed: u64| if restore { k } else { changed };
             let lk = m.loopkit.insert(k, k + 1).insert(k, pick(k + 1));
@@ -185,10 +206,18 @@ fn bench_size(c: &mut Criterion, n: usize, s: &RandomState) {
             assert_eq!(lk == m.loopkit, restore);
             assert_eq!(im == m.imbl, restore);
             assert_eq!(rp == m.rpds, restore);
-            g.bench_function(BenchmarkId::new("loopkit", n), |b| b.iter(|| black_box(&lk) == black_box(&m.loopkit)));
-            g.bench_function(BenchmarkId::new("imbl", n), |b| b.iter(|| black_box(&im) == black_box(&m.imbl)));
-            g.bench_function(BenchmarkId::new("rpds", n), |b| b.iter(|| black_box(&rp) == black_box(&m.rpds)));
-            g.bench_function(BenchmarkId::new("std", n), |b| b.iter(|| black_box(&st) == black_box(&m.std)));
+            g.bench_function(BenchmarkId::new("loopkit", n), |b| {
+                b.iter(|| black_box(&lk) == black_box(&m.loopkit))
+            });
+            g.bench_function(BenchmarkId::new("imbl", n), |b| {
+                b.iter(|| black_box(&im) == black_box(&m.imbl))
+            });
+            g.bench_function(BenchmarkId::new("rpds", n), |b| {
+                b.iter(|| black_box(&rp) == black_box(&m.rpds))
+            });
+            g.bench_function(BenchmarkId::new("std", n), |b| {
+                b.iter(|| black_box(&st) == black_box(&m.std))
+            });
             g.finish();
         }
     }

@@ -69,35 +69,56 @@ fn measure<M>(build: impl FnOnce() -> M) -> f64 {
 fn main() {
     let s = RandomState::default();
     let rows = [
-        ("loopkit Hamt", measure(|| {
-            let mut m = Hamt::with_hasher(s.clone());
-            keys().for_each(|k| {
-                m.insert_mut(k, k);
-            });
-            m
-        })),
-        ("loopkit Hamt (persistent inserts)", measure(|| {
-            keys().fold(Hamt::with_hasher(s.clone()), |m, k| m.insert(k, k))
-        })),
-        ("imbl::HashMap", measure(|| {
-            let mut m = imbl::GenericHashMap::<u64, u64, RandomState, imbl::shared_ptr::DefaultSharedPtr>::with_hasher(s.clone());
-            keys().for_each(|k| {
-                m.insert(k, k);
-            });
-            m
-        })),
-        ("rpds::HashTrieMapSync", measure(|| {
-            let mut m = rpds::HashTrieMapSync::<u64, u64, RandomState>::new_with_hasher_and_ptr_kind(s.clone());
-            keys().for_each(|k| m.insert_mut(k, k));
-            m
-        })),
-        ("std HashMap", measure(|| {
-            let mut m = HashMap::with_hasher(s.clone());
-            keys().for_each(|k| {
-                m.insert(k, k);
-            });
-            m
-        })),
+        (
+            "loopkit Hamt",
+            measure(|| {
+                let mut m = Hamt::with_hasher(s.clone());
+                keys().for_each(|k| {
+                    m.insert_mut(k, k);
+                });
+                m
+            }),
+        ),
+        (
+            "loopkit Hamt (persistent inserts)",
+            measure(|| keys().fold(Hamt::with_hasher(s.clone()), |m, k| m.insert(k, k))),
+        ),
+        (
+            "imbl::HashMap",
+            measure(|| {
+                let mut m = imbl::GenericHashMap::<
+                    u64,
+                    u64,
+                    RandomState,
+                    imbl::shared_ptr::DefaultSharedPtr,
+                >::with_hasher(s.clone());
+                keys().for_each(|k| {
+                    m.insert(k, k);
+                });
+                m
+            }),
+        ),
+        (
+            "rpds::HashTrieMapSync",
+            measure(|| {
+                let mut m =
+                    rpds::HashTrieMapSync::<u64, u64, RandomState>::new_with_hasher_and_ptr_kind(
+                        s.clone(),
+                    );
+                keys().for_each(|k| m.insert_mut(k, k));
+                m
+            }),
+        ),
+        (
+            "std HashMap",
+            measure(|| {
+                let mut m = HashMap::with_hasher(s.clone());
+                keys().for_each(|k| {
+                    m.insert(k, k);
+                });
+                m
+            }),
+        ),
     ];
     let imbl = rows[2].1;
     println!("| map ({N} u64 -> u64 entries) | bytes/entry | vs imbl |");

@@ -141,12 +141,8 @@ fn insert_is_persistent_and_ptr_eq_on_same_value() {
 fn insert_with_chooses_the_equality() {
     let v = Rc::new(1);
     let a = Hamt::new().insert_with(1u8, v.clone(), |_, _| false);
-    assert!(a
-        .insert_with(1, v.clone(), Rc::ptr_eq)
-        .ptr_eq(&a));
-    assert!(!a
-        .insert_with(1, Rc::new(1), Rc::ptr_eq)
-        .ptr_eq(&a));
+    assert!(a.insert_with(1, v.clone(), Rc::ptr_eq).ptr_eq(&a));
+    assert!(!a.insert_with(1, Rc::new(1), Rc::ptr_eq).ptr_eq(&a));
     assert!(!a.insert_with(1, v, |_, _| false).ptr_eq(&a));
 }
 
@@ -191,7 +187,10 @@ fn iter_keys_values_agree() {
     let mut ks: Vec<u32> = m.keys().copied().collect();
     ks.sort_unstable();
     assert_eq!(ks, (0..BIG).collect::<Vec<_>>());
-    assert_eq!(m.values().map(|v| v - 1000).sum::<u32>(), (0..BIG).sum::<u32>());
+    assert_eq!(
+        m.values().map(|v| v - 1000).sum::<u32>(),
+        (0..BIG).sum::<u32>()
+    );
     assert_eq!(m.iter().len(), BIG as usize);
     assert_eq!((&m).into_iter().count(), BIG as usize);
     let order: Vec<_> = m.iter().collect();
@@ -485,7 +484,9 @@ mod model {
     #[test]
     fn decode_round_trip_runs() {
         let n: u32 = if cfg!(miri) { 90 } else { 600 };
-        let bytes: Vec<u8> = (0..n).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let bytes: Vec<u8> = (0..n)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         let ops = ops::decode(&bytes);
         assert_eq!(ops.len(), n as usize / 3);
         ops::run(&ops);
