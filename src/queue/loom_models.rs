@@ -1,0 +1,1 @@
+//! loom models of the queue's atomic protocols.
