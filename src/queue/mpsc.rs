@@ -541,6 +541,8 @@ impl<T> Receiver<T> {
 
     fn park_inner(&mut self, timeout: Option<Duration>) -> bool {
         if !self.prepare_park() {
+            // Work is waiting, or a push is between its count and its link: let it finish.
+            spin_loop();
             return true;
         }
         #[cfg(not(loom))]
