@@ -571,9 +571,9 @@ impl<T> Receiver<T> {
     /// The producer end now: a drain stops after it.
     #[inline]
     fn snapshot(&self) -> End {
-        // Acquire: pairs with the AcqRel swap in `enqueue` (only the pointer is used; contents
-        // are read through the links).
-        Some(unsafe_nonnull(self.inner.hot.head.load(Ordering::Acquire)))
+        // Relaxed: only the pointer is used (compared with popped nodes); every node's contents
+        // are read after the Acquire load of the link that leads to it (`wait_next`).
+        Some(unsafe_nonnull(self.inner.hot.head.load(Ordering::Relaxed)))
     }
 
     /// Pops nodes up to `end`, releasing cancelled ones, and returns the next claimed one.
@@ -611,8 +611,9 @@ impl<T> Receiver<T> {
             match NonNull::new(n) {
                 Some(n) => n,
                 None => {
-                    // Acquire: pairs with the AcqRel swap in `enqueue` (pointer comparison only).
-                    if self.inner.hot.head.load(Ordering::Acquire) == cur.as_ptr() {
+                    // Relaxed: a pointer comparison only (a stale value just adds the stub
+                    // behind a node that is about to be linked anyway).
+                    if self.inner.hot.head.load(Ordering::Relaxed) == cur.as_ptr() {
                         self.push_stub();
                     }
                     // SAFETY: `cur` is live, and either the stub or a producer's node follows.
