@@ -218,10 +218,10 @@ impl Handle {
             if s & LIFECYCLE != PENDING {
                 return false;
             }
-            // Acquire: pairs with the Release link store in `enqueue` only indirectly: the
-            // payload's initialisation reached us with the handle; the CAS decides who owns the
-            // payload (us or the consumer's claim CAS). Release: publishes CANCELLED to
-            // `is_cancelled` on other threads.
+            // AcqRel. The CAS decides who owns the payload (us, or the consumer's claim CAS).
+            // Release: publishes CANCELLED to `state()` (Acquire) on other threads. Acquire: the
+            // payload we drop next was initialised by the pushing thread; the handle carried
+            // that edge when it travelled, this keeps it independent of how it travelled.
             match state.compare_exchange_weak(
                 s,
                 s | CANCELLED,
