@@ -43,7 +43,7 @@ struct Hot {
 /// The state shared by every [`Sender`] and the [`Receiver`].
 pub(super) struct Inner {
     hot: CachePadded<Hot>,
-    /// Vyukov's stub: lets the consumer detach the last real node.
+    /// The initial dummy (Vyukov's stub); after the first node it is never linked again.
     stub: Header,
     waker: Box<dyn Wake>,
 }
@@ -88,13 +88,14 @@ impl Inner {
             return Err(());
         }
         // AcqRel. Release: publishes `h`'s initialisation (its null `next`) to the producer that
-        // links after it and to the consumer's `push_stub`; Acquire: pairs with that same Release
-        // from the previous pusher, so our store to `prev.next` comes after its null `next`.
+        // links after it; Acquire: pairs with that same Release from the previous pusher, so our
+        // store to `prev.next` comes after its null initialisation.
         let prev = self.hot.head.swap(h.as_ptr(), Ordering::AcqRel);
         // Here is the inconsistent window: `h` is the head but not reachable from the consumer
         // until the store below; the consumer waits for it (`wait_next`).
-        // SAFETY: `prev` is the stub or a node that is still queued: the consumer frees a node
-        // only after it has read a non-null `next` from it, which only we write.
+        // SAFETY: `prev` is the stub or a node still held by the queue (unconsumed, or the
+        // consumer's dummy): the consumer releases a node only after it has read a non-null
+        // `next` from it, which only we write.
         unsafe {
             // Release: publishes `h` (header and payload); pairs with the Acquire load in
             // `Receiver::wait_next` / `next_of`.
@@ -233,39 +234,77 @@ impl Sender<Callback> {
     }
 }
 
-/// How the consumer got hold of a popped node's payload.
+/// How the consumer got hold of a popped node.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Claim {
     /// No handle is left (and none can appear): the node is the consumer's alone.
     Exclusive,
     /// The consumer moved the state `PENDING -> RUNNING`; handles may still look at it.
     Shared,
+    /// A cancel won: the payload is gone, the consumer only holds the queue's reference.
+    Cancelled,
+}
+
+/// The consumed node kept at the consumer end because nothing was linked after it yet (the
+/// producers will write its `next`), or the stub before the first node.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Dummy {
+    Stub,
+    Node(Claim),
+}
+
+/// Drops the queue's reference to a former dummy node.
+///
+/// # Safety
+/// `h` was the consumer's dummy described by `d`, its `next` has been read as non-null (no
+/// producer writes to it any more), and it is not used again.
+unsafe fn release_dummy(h: NonNull<Header>, d: Dummy) {
+    match d {
+        Dummy::Stub => {}
+        // SAFETY: only the queue's reference existed (seen with an Acquire load in `claim`) and
+        // the payload is gone.
+        Dummy::Node(Claim::Exclusive) => unsafe { Header::dealloc_exclusive(h) },
+        // SAFETY: we own the queue's reference; the payload is gone (run or cancelled).
+        Dummy::Node(_) => unsafe { Header::release(h) },
+    }
 }
 
 /// Finishes a claimed node when dropped (also when the callback panics).
 struct Finish {
     h: NonNull<Header>,
     claim: Claim,
+    /// The node stays at the consumer end as the dummy: keep the queue's reference.
+    keep: bool,
 }
 
 impl Drop for Finish {
     fn drop(&mut self) {
-        match self.claim {
+        match (self.claim, self.keep) {
             // SAFETY: the consumer holds the only reference (seen with an Acquire load in
             // `claim`), the payload was taken, and `h` is not used again.
-            Claim::Exclusive => unsafe { Header::dealloc_exclusive(self.h) },
+            (Claim::Exclusive, false) => unsafe { Header::dealloc_exclusive(self.h) },
             // SAFETY: the consumer owns the queue's reference and disposed of the payload;
             // `REF - (DONE - RUNNING)` is one reference plus the `RUNNING -> DONE` step.
-            Claim::Shared => unsafe { Header::release_with(self.h, REF - (DONE - RUNNING)) },
+            (Claim::Shared, false) => unsafe {
+                Header::release_with(self.h, REF - (DONE - RUNNING))
+            },
+            // Nobody can observe the state of an exclusive node; the dummy keeps its reference.
+            (Claim::Exclusive, true) | (Claim::Cancelled, _) => {}
+            (Claim::Shared, true) => {
+                // SAFETY: the dummy's queue reference keeps the node live.
+                let state = unsafe { &self.h.as_ref().state };
+                // Release: publishes what the callback did to `Handle::state()` (Acquire).
+                state.fetch_add(DONE - RUNNING, Ordering::Release);
+            }
         }
     }
 }
 
-/// Claims a popped node for the consumer, or releases it and returns `None` if cancelled.
+/// Claims a popped node's payload for the consumer (or reports that a cancel won).
 ///
 /// # Safety
 /// The caller owns the queue's reference to the live node `h` (it just popped it).
-unsafe fn claim(h: NonNull<Header>) -> Option<Claim> {
+unsafe fn claim(h: NonNull<Header>) -> Claim {
     // SAFETY: `h` is live (the caller's reference).
     let state = unsafe { &h.as_ref().state };
     // Acquire: pairs with the Release decrement in `Handle::drop` (so seeing one reference
@@ -273,14 +312,11 @@ unsafe fn claim(h: NonNull<Header>) -> Option<Claim> {
     let mut s = state.load(Ordering::Acquire);
     loop {
         if s & LIFECYCLE == CANCELLED {
-            // SAFETY: we own the queue's reference and do not touch the payload (the canceller
-            // dropped it); `h` is not used again.
-            unsafe { Header::release(h) };
-            return None;
+            return Claim::Cancelled;
         }
         debug_assert_eq!(s & LIFECYCLE, PENDING, "a queued node is pending or cancelled");
         if refs(s) == 1 {
-            return Some(Claim::Exclusive);
+            return Claim::Exclusive;
         }
         // Relaxed: the CAS only decides who owns the payload (us or a canceller); the payload's
         // contents reached us through the link's Acquire load.
@@ -290,7 +326,7 @@ unsafe fn claim(h: NonNull<Header>) -> Option<Claim> {
             Ordering::Relaxed,
             Ordering::Acquire, // Acquire: as the load above, for the retry.
         ) {
-            Ok(_) => return Some(Claim::Shared),
+            Ok(_) => return Claim::Shared,
             Err(actual) => s = actual,
         }
     }
@@ -329,8 +365,11 @@ unsafe fn claim(h: NonNull<Header>) -> Option<Claim> {
 /// ```
 pub struct Receiver<T> {
     inner: Arc<Inner>,
-    /// The consumer end: the stub or the oldest node not yet consumed.
+    /// The consumer end: the oldest node not yet consumed, or (when `dummy` is set) the last
+    /// consumed one, kept because nothing was linked after it yet.
     tail: NonNull<Header>,
+    /// Whether (and how) `tail` is a consumed dummy.
+    dummy: Option<Dummy>,
     /// Real nodes consumed so far (wrapping in `COUNT_MASK`).
     consumed: usize,
     /// The started-push count when the queue was closed.
@@ -382,6 +421,7 @@ pub fn with_waker<T: Send + 'static, W: Wake>(waker: W) -> (Sender<T>, Receiver<
         Receiver {
             inner,
             tail,
+            dummy: Some(Dummy::Stub),
             consumed: 0,
             closed_at: None,
             _payload: PhantomData,
@@ -428,10 +468,9 @@ impl<T> Receiver<T> {
     pub fn drain<F: FnMut(T)>(&mut self, mut f: F) -> usize {
         let mut end = self.snapshot();
         let mut ran = 0;
-        while let Some((h, claim)) = self.next_claimed(&mut end) {
-            let guard = Finish { h, claim };
+        while let Some(guard) = self.next_claimed(&mut end) {
             // SAFETY: we claimed the payload; the node was created for this queue's `T`.
-            let payload = unsafe { take::<T>(h) };
+            let payload = unsafe { take::<T>(guard.h) };
             f(payload);
             drop(guard);
             ran += 1;
@@ -442,10 +481,9 @@ impl<T> Receiver<T> {
     /// Takes the oldest payload that is not cancelled, if one is queued.
     pub fn try_pop(&mut self) -> Option<T> {
         let mut end = self.snapshot();
-        let (h, claim) = self.next_claimed(&mut end)?;
-        let _guard = Finish { h, claim };
+        let guard = self.next_claimed(&mut end)?;
         // SAFETY: we claimed the payload; the node was created for this queue's `T`.
-        Some(unsafe { take::<T>(h) })
+        Some(unsafe { take::<T>(guard.h) })
     }
 
     /// Closes the queue: every later push returns [`Closed`] with its payload. Returns how many
@@ -466,26 +504,29 @@ impl<T> Receiver<T> {
     /// not cancelled.
     fn count_pending(&self) -> usize {
         let total = self.len();
-        let stub = self.inner.stub_ptr();
-        let mut cur = self.tail;
+        if total == 0 {
+            return 0;
+        }
+        let mut cur = match self.dummy {
+            // SAFETY: the dummy is live, and an accepted node follows it (`total > 0`).
+            Some(_) => unsafe { self.wait_next(self.tail) },
+            None => self.tail,
+        };
         let mut seen = 0;
         let mut pending = 0;
-        while seen < total {
-            if cur != stub {
-                seen += 1;
-                // SAFETY: `cur` is queued and unconsumed, so the queue's reference keeps it live.
-                let s = unsafe { cur.as_ref() }.state.load(Ordering::Relaxed); // Relaxed: a count.
-                if s & LIFECYCLE != CANCELLED {
-                    pending += 1;
-                }
-                if seen == total {
-                    break;
-                }
+        loop {
+            seen += 1;
+            // SAFETY: `cur` is queued and unconsumed, so the queue's reference keeps it live.
+            let s = unsafe { cur.as_ref() }.state.load(Ordering::Relaxed); // Relaxed: a count.
+            if s & LIFECYCLE != CANCELLED {
+                pending += 1;
+            }
+            if seen == total {
+                return pending;
             }
             // SAFETY: `cur` is live and an accepted node follows it (`seen < total`).
             cur = unsafe { self.wait_next(cur) };
         }
-        pending
     }
 
     /// Announces that the consumer is about to block. Returns `false` (and announces nothing)
@@ -576,73 +617,66 @@ impl<T> Receiver<T> {
         Some(unsafe_nonnull(self.inner.hot.head.load(Ordering::Relaxed)))
     }
 
-    /// Pops nodes up to `end`, releasing cancelled ones, and returns the next claimed one.
+    /// Pops nodes up to `end`, skipping cancelled ones, and claims the next payload.
     #[inline]
-    fn next_claimed(&mut self, end: &mut End) -> Option<(NonNull<Header>, Claim)> {
+    fn next_claimed(&mut self, end: &mut End) -> Option<Finish> {
         loop {
-            let h = self.pop(end)?;
+            let (h, keep) = self.pop(end)?;
             // SAFETY: we own the queue's reference to the popped node.
-            if let Some(c) = unsafe { claim(h) } {
-                return Some((h, c));
+            let claim = unsafe { claim(h) };
+            if keep {
+                self.dummy = Some(Dummy::Node(claim));
+            }
+            match claim {
+                Claim::Cancelled if keep => {}
+                // SAFETY: we own the queue's reference, the canceller dropped the payload, and
+                // the node is not kept: nobody reaches it through the queue any more.
+                Claim::Cancelled => unsafe { Header::release(h) },
+                claim => return Some(Finish { h, claim, keep }),
             }
         }
     }
 
     /// Detaches the next real node, if it is at or before `end`; the caller then owns the
-    /// queue's reference to it. Waits (spinning, then yielding) for a producer between its swap
-    /// and its link when the node it needs is already swapped in.
-    fn pop(&mut self, end: &mut End) -> Option<NonNull<Header>> {
+    /// queue's reference to it. Returns whether the node must stay at `tail` as the dummy
+    /// (nothing is linked after it yet). Waits (spinning, then yielding) for a producer between
+    /// its swap and its link when the node it needs is already swapped in.
+    fn pop(&mut self, end: &mut End) -> Option<(NonNull<Header>, bool)> {
         let stop = (*end)?;
-        let stub = self.inner.stub_ptr();
         let mut cur = self.tail;
-        if cur == stub {
-            if stop == stub {
+        if let Some(d) = self.dummy {
+            if cur == stop {
                 *end = None;
                 return None;
             }
-            // SAFETY: the stub is live; a node follows it since `stop` is further on.
-            cur = unsafe { self.wait_next(stub) };
-            self.tail = cur;
+            // SAFETY: the dummy is live (the queue's reference or the stub) and `stop` comes
+            // after it, so a node is linked (or being linked) after it.
+            let next = unsafe { self.wait_next(cur) };
+            self.dummy = None;
+            self.tail = next;
+            // SAFETY: we just read the dummy's non-null `next`; nothing reaches it any more.
+            unsafe { release_dummy(cur, d) };
+            cur = next;
         }
-        let next = if cur == stop {
+        self.consumed = (self.consumed + 1) & COUNT_MASK;
+        if cur == stop {
             *end = None;
             // SAFETY: `cur` is live (queued, unconsumed).
-            let n = unsafe { cur.as_ref() }.next.load(Ordering::Acquire); // Acquire: see enqueue.
+            // Acquire: pairs with the Release link store in `enqueue`.
+            let n = unsafe { cur.as_ref() }.next.load(Ordering::Acquire);
             match NonNull::new(n) {
-                Some(n) => n,
-                None => {
-                    // Relaxed: a pointer comparison only (a stale value just adds the stub
-                    // behind a node that is about to be linked anyway).
-                    if self.inner.hot.head.load(Ordering::Relaxed) == cur.as_ptr() {
-                        self.push_stub();
-                    }
-                    // SAFETY: `cur` is live, and either the stub or a producer's node follows.
-                    unsafe { self.wait_next(cur) }
+                Some(n) => {
+                    self.tail = n;
+                    Some((cur, false))
                 }
+                // The last node: it stays at `tail` as the dummy, so a producer in its
+                // swap-to-link window still writes into a live node.
+                None => Some((cur, true)),
             }
         } else {
             // SAFETY: `cur` is live and `stop` comes after it, so a node follows.
-            unsafe { self.wait_next(cur) }
-        };
-        self.tail = next;
-        self.consumed = (self.consumed + 1) & COUNT_MASK;
-        Some(cur)
-    }
-
-    /// Puts the stub back at the producer end so the last real node can be detached.
-    fn push_stub(&self) {
-        let stub = self.inner.stub_ptr();
-        // SAFETY: the stub lives as long as `inner`.
-        let s = unsafe { stub.as_ref() };
-        // Relaxed: published by the Release half of the swap below. Nobody else writes the
-        // stub's `next` now: the stub is not in the list (the consumer moved past it).
-        s.next.store(ptr::null_mut(), Ordering::Relaxed);
-        // AcqRel: as in `enqueue` (the stub is pushed like any node).
-        let prev = self.inner.hot.head.swap(stub.as_ptr(), Ordering::AcqRel);
-        // SAFETY: `prev` is a queued node (or `cur` itself), kept live by the queue.
-        unsafe {
-            // Release: publishes the stub's null `next`; pairs with `wait_next`'s Acquire load.
-            (*prev).next.store(stub.as_ptr(), Ordering::Release);
+            self.tail = unsafe { self.wait_next(cur) };
+            Some((cur, false))
         }
     }
 
@@ -654,7 +688,7 @@ impl<T> Receiver<T> {
         let mut spins = 0u32;
         loop {
             // SAFETY: `cur` is live (caller).
-            // Acquire: pairs with the Release link store in `enqueue`/`push_stub`.
+            // Acquire: pairs with the Release link store in `enqueue`.
             let n = unsafe { cur.as_ref() }.next.load(Ordering::Acquire);
             if let Some(n) = NonNull::new(n) {
                 return n;
@@ -674,12 +708,21 @@ impl<T> Receiver<T> {
         let stub = self.inner.stub_ptr();
         let total = self.len();
         let mut cur = self.tail;
+        match self.dummy {
+            Some(Dummy::Stub) => assert_eq!(cur, stub, "a stub dummy that is not the stub"),
+            Some(Dummy::Node(_)) => {
+                assert_ne!(cur, stub, "a node dummy that is the stub");
+                // SAFETY: the dummy is kept live by the queue's reference.
+                let s = unsafe { cur.as_ref() }.state.load(Ordering::Relaxed); // Relaxed: check.
+                assert!(refs(s) >= 1, "the dummy lost the queue's reference");
+            }
+            None => {}
+        }
         let mut seen = 0usize;
-        let mut stubs = 0usize;
+        let mut first = self.dummy.is_some();
         loop {
-            if cur == stub {
-                stubs += 1;
-            } else {
+            if !first {
+                assert_ne!(cur, stub, "the stub is linked after the consumer end");
                 seen += 1;
                 // SAFETY: `cur` is queued, kept live by the queue's reference.
                 let s = unsafe { cur.as_ref() }.state.load(Ordering::Relaxed); // Relaxed: check.
@@ -687,7 +730,7 @@ impl<T> Receiver<T> {
                 let l = s & LIFECYCLE;
                 assert!(l == PENDING || l == CANCELLED, "queued node is {l}, not pending/cancelled");
             }
-            assert!(stubs <= 1, "the stub is linked twice");
+            first = false;
             // SAFETY: `cur` is live.
             let n = unsafe { cur.as_ref() }.next.load(Ordering::Acquire); // Acquire: as wait_next.
             match NonNull::new(n) {
@@ -695,7 +738,7 @@ impl<T> Receiver<T> {
                 None => break,
             }
         }
-        let head = self.inner.hot.head.load(Ordering::Acquire); // Acquire: as snapshot().
+        let head = self.inner.hot.head.load(Ordering::Acquire); // Acquire: as wait_next.
         assert_eq!(cur.as_ptr(), head, "the last linked node is not the producer end");
         assert_eq!(seen, total, "linked nodes differ from accepted - consumed");
     }
@@ -709,12 +752,11 @@ impl Receiver<Callback> {
     pub fn run_pending(&mut self) -> usize {
         let mut end = self.snapshot();
         let mut ran = 0;
-        while let Some((h, claim)) = self.next_claimed(&mut end) {
-            let guard = Finish { h, claim };
+        while let Some(guard) = self.next_claimed(&mut end) {
             // SAFETY: we claimed the payload of a node made for a `Callback` queue.
-            if !unsafe { Header::call(h) } {
+            if !unsafe { Header::call(guard.h) } {
                 // SAFETY: as above; a non-inline node's payload is a `Callback`.
-                let cb = unsafe { take::<Callback>(h) };
+                let cb = unsafe { take::<Callback>(guard.h) };
                 cb();
             }
             drop(guard);
@@ -728,10 +770,14 @@ impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.close();
         let mut end = self.snapshot();
-        while let Some((h, claim)) = self.next_claimed(&mut end) {
-            let _guard = Finish { h, claim };
+        while let Some(guard) = self.next_claimed(&mut end) {
             // SAFETY: we claimed the payload; it is dropped exactly once, here.
-            unsafe { Header::drop_payload(h) };
+            unsafe { Header::drop_payload(guard.h) };
+        }
+        if let Some(d) = self.dummy.take() {
+            // SAFETY: the queue is closed and every accepted node is consumed, so no producer
+            // will write the dummy's `next`; nothing reaches it after this.
+            unsafe { release_dummy(self.tail, d) };
         }
     }
 }
