@@ -727,3 +727,59 @@ proptest! {
         ops::run(&ops);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A broken `Linked::links` (different fields for different nodes) is caught, not trusted
+
+crate::loom::thread_local! {
+    static USE_SECOND_FIELD: Cell<bool> = const { Cell::new(false) };
+}
+
+struct Fickle {
+    first: Links<Fickle>,
+    second: Links<Fickle>,
+}
+
+// SAFETY: deliberately violates point 3 (the field depends on a flag), to test that the list
+// detects it; everything else holds (`Rc` handles, projection without references).
+unsafe impl Linked for Fickle {
+    type Handle = Rc<Fickle>;
+    fn into_ptr(node: Rc<Fickle>) -> NonNull<Fickle> {
+        // SAFETY: `Rc::into_raw` never returns null.
+        unsafe { NonNull::new_unchecked(Rc::into_raw(node).cast_mut()) }
+    }
+    unsafe fn from_ptr(ptr: NonNull<Fickle>) -> Rc<Fickle> {
+        // SAFETY: `ptr` came from `Rc::into_raw` (trait contract).
+        unsafe { Rc::from_raw(ptr.as_ptr()) }
+    }
+    unsafe fn links(ptr: NonNull<Fickle>) -> NonNull<Links<Fickle>> {
+        let p = ptr.as_ptr();
+        // SAFETY: `ptr` is live (caller); no reference is created.
+        unsafe {
+            if USE_SECOND_FIELD.with(Cell::get) {
+                NonNull::new_unchecked(&raw mut (*p).second)
+            } else {
+                NonNull::new_unchecked(&raw mut (*p).first)
+            }
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "list: Linked::links returned offset 24, expected 0")]
+fn links_at_two_offsets_panics_instead_of_corrupting() {
+    let fickle = || {
+        Rc::new(Fickle {
+            first: Links::new(),
+            second: Links::new(),
+        })
+    };
+    let a = fickle();
+    let b = fickle();
+    let mut list: List<Fickle> = List::new();
+    list.push_back(a.clone()).unwrap();
+    USE_SECOND_FIELD.with(|f| f.set(true));
+    // The second node reports another field: the push panics (handle given back) and the list,
+    // still holding `a` at the first offset, unwinds and drops cleanly.
+    let _ = list.push_back(b.clone());
+}
