@@ -50,15 +50,16 @@ struct Node {
     links: Links<Node>,
 }
 
-// SAFETY: `Box` owns the node and keeps it at one address; `links` projects without a reference.
+// SAFETY: the nodes are leaked (`&'static`), so they never move or die; `links` projects
+// without a reference.
 unsafe impl Linked for Node {
-    type Handle = Box<Node>;
-    fn into_ptr(node: Box<Node>) -> NonNull<Node> {
-        NonNull::from(Box::leak(node))
+    type Handle = &'static Node;
+    fn into_ptr(node: &'static Node) -> NonNull<Node> {
+        NonNull::from(node)
     }
-    unsafe fn from_ptr(ptr: NonNull<Node>) -> Box<Node> {
-        // SAFETY: `ptr` came from a leaked box (trait contract).
-        unsafe { Box::from_raw(ptr.as_ptr()) }
+    unsafe fn from_ptr(ptr: NonNull<Node>) -> &'static Node {
+        // SAFETY: `ptr` came from a `&'static Node` (trait contract).
+        unsafe { ptr.as_ref() }
     }
     unsafe fn links(ptr: NonNull<Node>) -> NonNull<Links<Node>> {
         // SAFETY: `ptr` is live (caller); no reference is created.
@@ -68,18 +69,19 @@ unsafe impl Linked for Node {
 
 #[test]
 fn no_list_operation_allocates_or_frees() {
-    let mut nodes: Vec<Box<Node>> = (0..64)
+    // Leaked on purpose: `&'static` handles, whose pointers keep full provenance.
+    let mut nodes: Vec<&'static Node> = (0..64)
         .map(|id| {
-            Box::new(Node {
+            &*Box::leak(Box::new(Node {
                 id,
                 links: Links::new(),
-            })
+            }))
         })
         .collect();
-    let ptrs: Vec<NonNull<Node>> = nodes.iter().map(|n| NonNull::from(&**n)).collect();
+    let ptrs: Vec<NonNull<Node>> = nodes.iter().map(|n| NonNull::from(*n)).collect();
     let mut a: List<Node> = List::new();
     let mut b: List<Node> = List::new();
-    let mut back: Vec<Box<Node>> = Vec::with_capacity(64);
+    let mut back: Vec<&'static Node> = Vec::with_capacity(64);
     let mut sum = 0u64;
 
     let before = calls();
