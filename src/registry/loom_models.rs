@@ -1,4 +1,5 @@
-//! Loom models of the registry's atomic protocols (the four the issue names). Without
+//! Loom models of the registry's atomic protocols: the four the issue names, plus the last-drop
+//! vs drain race and two helpers on an orphan. Without
 //! `--cfg loom` each runs once as an ordinary test (and under Miri).
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib
@@ -12,7 +13,7 @@ use core::ptr::NonNull;
 
 use super::shard::Shard;
 use super::{Inner, Task};
-use crate::loom::{model, thread, Arc, UnsafeCell};
+use crate::loom::{model, thread, Arc, Ordering, UnsafeCell};
 
 /// A shard pointer that may cross threads (each model says which thread is its holder).
 #[derive(Clone, Copy)]
@@ -167,5 +168,62 @@ fn snapshot_vs_unregister_and_drop() {
         let seen = reader.join().unwrap();
         assert!(seen == 0 || seen == 7);
         assert_eq!(owner_finish(shard), 0);
+    });
+}
+
+/// The last handle dropped on either thread while a foreign unregister is being drained: the
+/// DEAD bit is never lost (the node is retired and freed exactly once), the task ends unlinked.
+#[test]
+fn last_drop_vs_drain() {
+    model(|| {
+        let (inner, shard) = setup();
+        let t = Task::new(Val::new(1));
+        // SAFETY: this thread owns `shard`.
+        unsafe { inner.register_in(shard.get(), &t) }.unwrap();
+        let (i2, t2) = (inner.clone(), t.clone());
+        let foreign = thread::spawn(move || {
+            // SAFETY: `None`: no shard here.
+            assert!(unsafe { i2.unregister_in(None, &t2) });
+            drop(t2); // maybe the last handle
+        });
+        drop(t); // maybe the last handle
+        // SAFETY: owner.
+        unsafe { shard.get().drain() };
+        foreign.join().unwrap();
+        assert_eq!(owner_finish(shard), 0);
+        // Relaxed: every other thread joined.
+        let freed = shard.get().freed.load(Ordering::Relaxed);
+        assert_eq!(freed, 1, "the dead node was not freed exactly once");
+    });
+}
+
+/// Two threads unregister tasks of an orphaned shard at once: each pushes and tries the drain
+/// lock; whoever loses the lock relies on the holder's re-check. Nothing is stranded.
+#[test]
+fn two_helpers_on_orphan() {
+    model(|| {
+        let (inner, shard) = setup();
+        let a = Task::new(Val::new(1));
+        let b = Task::new(Val::new(2));
+        // SAFETY: this thread owns `shard`.
+        unsafe {
+            inner.register_in(shard.get(), &a).unwrap();
+            inner.register_in(shard.get(), &b).unwrap();
+            // The owner exits before the others start.
+            shard.get().orphan();
+        }
+        let spawn = |t: &Task<Val>| {
+            let (i, t) = (inner.clone(), t.clone());
+            // SAFETY: `None`: no shard here.
+            thread::spawn(move || assert!(unsafe { i.unregister_in(None, &t) }))
+        };
+        let (ha, hb) = (spawn(&a), spawn(&b));
+        ha.join().unwrap();
+        hb.join().unwrap();
+        assert!(shard.get().try_lock(), "drain lock left held");
+        assert!(!shard.get().has_remote(), "an unregister was stranded on the orphan");
+        // SAFETY: we hold the lock.
+        assert_eq!(unsafe { shard.get().linked_len() }, 0);
+        shard.get().unlock_for_test();
     });
 }

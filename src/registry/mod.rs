@@ -304,7 +304,10 @@ impl std::error::Error for RegisterError {}
 /// assert_eq!(reg.thread_key().unwrap(), here);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ThreadKey(u64);
+pub struct ThreadKey {
+    shard: u64,
+    registry: usize,
+}
 
 /// The registry: one shard per thread that registers, a pause-free [`snapshot`](Self::snapshot)
 /// from any thread, and a current-task slot per thread.
@@ -505,10 +508,12 @@ impl<T: Send + Sync + 'static> Registry<T> {
     ///
     /// See [`ThreadKey`] and [`Registry::current_of`].
     pub fn thread_key(&self) -> Result<ThreadKey, RegisterError> {
-        Ok(ThreadKey(self.mine(true)?.expect("shard created").id))
+        let shard = self.mine(true)?.expect("shard created").id;
+        Ok(ThreadKey { shard, registry: Arc::as_ptr(&self.inner) as usize })
     }
 
-    /// Another thread's current task, read without pausing it (it may be changing).
+    /// Another thread's current task, read without pausing it (it may be changing). `None` for
+    /// a key of another registry.
     ///
     /// # Examples
     ///
@@ -524,7 +529,10 @@ impl<T: Send + Sync + 'static> Registry<T> {
     /// assert_eq!(seen, Some("main"));
     /// ```
     pub fn current_of(&self, key: ThreadKey) -> Option<Task<T>> {
-        self.inner.shards().find(|s| s.id == key.0).and_then(Inner::current_in)
+        if key.registry != Arc::as_ptr(&self.inner) as usize {
+            return None; // a key of another registry
+        }
+        self.inner.shards().find(|s| s.id == key.shard).and_then(Inner::current_in)
     }
 
     /// Processes now what other threads queued for this thread (their unregisters, dead tasks).

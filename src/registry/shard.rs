@@ -240,6 +240,9 @@ pub(crate) struct Shard<T> {
     active: [AtomicUsize; 2],
     /// Number of retired nodes not yet freed (a hint for helpers).
     retired_hint: AtomicUsize,
+    /// Nodes freed so far (tests only).
+    #[cfg(test)]
+    pub(crate) freed: AtomicUsize,
     /// The current-task slot.
     pub(crate) current: AtomicPtr<Node<T>>,
     /// Next shard in the registry's list (set before the shard is published).
@@ -260,6 +263,8 @@ impl<T> Shard<T> {
             epoch: AtomicUsize::new(0),
             active: [AtomicUsize::new(0), AtomicUsize::new(0)],
             retired_hint: AtomicUsize::new(0),
+            #[cfg(test)]
+            freed: AtomicUsize::new(0),
             current: AtomicPtr::new(ptr::null_mut()),
             next: AtomicPtr::new(ptr::null_mut()),
             local: UnsafeCell::new(Local {
@@ -529,6 +534,9 @@ impl<T> Shard<T> {
                         // SAFETY: unlinked, slot and current cleared, value dropped, and every
                         // reader that could have seen it has unpinned (two epoch advances).
                         Node::free(n);
+                        // Relaxed: a test counter.
+                        #[cfg(test)]
+                        self.freed.fetch_add(1, Ordering::Relaxed);
                         false
                     } else {
                         true
