@@ -1,7 +1,6 @@
 //! Borrowing iterators over a [`Hamt`](super::Hamt).
 
-use super::node::{Node, LEVELS};
-use crate::loom::Arc;
+use super::node::{Slot, LEVELS};
 use core::fmt;
 use core::iter::FusedIterator;
 
@@ -10,7 +9,7 @@ use core::iter::FusedIterator;
 ///
 /// The order depends only on the key set and the hasher, not on the order of the operations
 /// that built the map. A node's inline entries come before its sub-nodes (CHAMP order), so the
-/// iterator walks contiguous slices and keeps at most one slice cursor per level, inline (no
+/// iterator walks each node's slots once, keeping one slice cursor per level, inline (no
 /// allocation).
 ///
 /// # Examples
@@ -27,19 +26,17 @@ use core::iter::FusedIterator;
 /// assert_eq!(sum, 285);
 /// ```
 pub struct Iter<'a, K, V> {
-    data: core::slice::Iter<'a, (K, V)>,
-    stack: [core::slice::Iter<'a, Arc<Node<K, V>>>; LEVELS as usize + 1],
+    stack: [core::slice::Iter<'a, Slot<K, V>>; LEVELS as usize + 1],
     depth: usize,
     remaining: usize,
 }
 
 impl<'a, K, V> Iter<'a, K, V> {
-    pub(super) fn new(root: &'a Node<K, V>, len: usize) -> Self {
-        let mut stack: [core::slice::Iter<'a, Arc<Node<K, V>>>; LEVELS as usize + 1] =
+    pub(super) fn new(root: &'a [Slot<K, V>], len: usize) -> Self {
+        let mut stack: [core::slice::Iter<'a, Slot<K, V>>; LEVELS as usize + 1] =
             core::array::from_fn(|_| [].iter());
-        stack[0] = root.nodes.iter();
+        stack[0] = root[1..].iter();
         Iter {
-            data: root.data.iter(),
             stack,
             depth: 1,
             remaining: len,
@@ -50,7 +47,6 @@ impl<'a, K, V> Iter<'a, K, V> {
 impl<K, V> Clone for Iter<'_, K, V> {
     fn clone(&self) -> Self {
         Iter {
-            data: self.data.clone(),
             stack: self.stack.clone(),
             depth: self.depth,
             remaining: self.remaining,
@@ -63,24 +59,21 @@ impl<'a, K, V> Iterator for Iter<'a, K, V> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some((k, v)) = self.data.next() {
-                self.remaining -= 1;
-                return Some((k, v));
-            }
-            loop {
-                if self.depth == 0 {
-                    return None;
+        while self.depth > 0 {
+            match self.stack[self.depth - 1].next() {
+                Some(Slot::Entry(k, v)) => {
+                    self.remaining -= 1;
+                    return Some((k, v));
                 }
-                if let Some(n) = self.stack[self.depth - 1].next() {
-                    self.data = n.data.iter();
-                    self.stack[self.depth] = n.nodes.iter();
+                Some(Slot::Child(c)) => {
+                    self.stack[self.depth] = c[1..].iter();
                     self.depth += 1;
-                    break;
                 }
-                self.depth -= 1;
+                Some(Slot::Header { .. }) => unreachable!("headers are skipped"),
+                None => self.depth -= 1,
             }
         }
+        None
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -74,7 +74,7 @@ use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash, Hasher};
 use core::ops::Index;
-use node::{bit_at, hash_key, index, Node, Removed, BITS, LEVELS};
+use node::{bit_at, entry, hash_key, header, index, Node, Removed, Slot, BITS, LEVELS};
 
 /// The default hasher: [`foldhash::fast::RandomState`].
 pub type DefaultHasher = foldhash::fast::RandomState;
@@ -113,7 +113,7 @@ pub type DefaultHasher = foldhash::fast::RandomState;
 /// assert_eq!(snapshot["x"], 1); // untouched
 /// ```
 pub struct Hamt<K, V, S = DefaultHasher> {
-    root: Arc<Node<K, V>>,
+    root: Node<K, V>,
     len: usize,
     hasher: Arc<S>,
 }
@@ -150,7 +150,7 @@ impl<K, V, S> Hamt<K, V, S> {
     /// ```
     pub fn with_hasher(hasher: S) -> Self {
         Hamt {
-            root: Arc::new(Node::empty()),
+            root: node::empty(),
             len: 0,
             hasher: Arc::new(hasher),
         }
@@ -284,7 +284,7 @@ impl<K, V, S: BuildHasher> Hamt<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = hash_key(&*self.hasher, key);
-        self.root.get(hash, key).map(|(k, v)| (k, v))
+        node::get(&self.root, hash, key)
     }
 
     /// Whether `key` is present.
@@ -348,11 +348,11 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
         F: FnOnce(&V, &V) -> bool,
     {
         let hash = hash_key(&*self.hasher, &key);
-        match self.root.inserted(0, hash, key, value, &*self.hasher, same) {
+        match node::inserted(&self.root, 0, hash, key, value, &*self.hasher, same) {
             None => self.clone(),
             Some((root, old)) => Hamt {
                 len: self.len + usize::from(old.is_none()),
-                root: Arc::new(root),
+                root,
                 hasher: self.hasher.clone(),
             },
         }
@@ -373,18 +373,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
     /// ```
     pub fn insert_mut(&mut self, key: K, value: V) -> Option<V> {
         let hash = hash_key(&*self.hasher, &key);
-        let old = match Arc::get_mut(&mut self.root) {
-            Some(root) => root.insert_mut(0, hash, key, value, &*self.hasher),
-            None => {
-                let (root, old) = self
-                    .root
-                    .inserted(0, hash, key, value, &*self.hasher, |_, _| false)
-                    .expect("an insert that never compares values always changes the map");
-                let old = old.cloned();
-                self.root = Arc::new(root);
-                old
-            }
-        };
+        let old = node::insert_mut(&mut self.root, 0, hash, key, value, &*self.hasher);
         self.len += usize::from(old.is_none());
         old
     }
@@ -425,12 +414,12 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = hash_key(&*self.hasher, key);
-        match self.root.removed(0, hash, key, true) {
+        match node::removed(&self.root, 0, hash, key, true) {
             None => (self.clone(), None),
-            Some((Removed::Node(root), e)) => {
-                let e = e.clone();
+            Some((Removed::Node(root), (k, v))) => {
+                let e = (k.clone(), v.clone());
                 let map = Hamt {
-                    root: Arc::new(root),
+                    root,
                     len: self.len - 1,
                     hasher: self.hasher.clone(),
                 };
@@ -460,18 +449,10 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = hash_key(&*self.hasher, key);
-        let old = match Arc::get_mut(&mut self.root) {
-            Some(root) => root.remove_mut(0, hash, key).map(|(_, v)| v),
-            None => match self.root.removed(0, hash, key, true) {
-                None => None,
-                Some((Removed::Node(root), e)) => {
-                    let v = e.1.clone();
-                    self.root = Arc::new(root);
-                    Some(v)
-                }
-                Some((Removed::Single(..), _)) => unreachable!("the root never collapses"),
-            },
-        };
+        let old = node::remove_mut(&mut self.root, 0, hash, key, true).map(|(out, single)| {
+            debug_assert!(single.is_none(), "the root never collapses");
+            out.1
+        });
         self.len -= usize::from(old.is_some());
         old
     }
@@ -500,7 +481,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Hamt<K, V, S> {
         );
     }
 
-    fn check_node(&self, node: &Node<K, V>, depth: u32, prefix: u64, root: bool) -> usize {
+    fn check_node(&self, node: &[Slot<K, V>], depth: u32, prefix: u64, root: bool) -> usize {
         let width = 1u32 << BITS;
         let width_mask = if width >= 32 {
             u32::MAX
@@ -515,59 +496,75 @@ impl<K: Hash + Eq, V, S: BuildHasher> Hamt<K, V, S> {
                 h & ((1u64 << shift) - 1)
             }
         };
+        assert!(
+            matches!(node.first(), Some(Slot::Header { .. })),
+            "depth {depth}: no header"
+        );
+        assert!(
+            !node[1..].iter().any(|s| matches!(s, Slot::Header { .. })),
+            "depth {depth}: a header (placeholder) left among the slots"
+        );
+        let (datamap, nodemap) = header(node);
         if depth == LEVELS {
+            assert!(datamap == 0 && nodemap == 0, "collision node with bitmaps");
             assert!(
-                node.datamap == 0 && node.nodemap == 0,
-                "collision node with bitmaps"
+                node[1..].iter().all(|s| matches!(s, Slot::Entry(..))),
+                "collision node with sub-nodes"
             );
-            assert!(node.nodes.is_empty(), "collision node with sub-nodes");
-            assert!(
-                node.data.len() >= 2,
-                "collision node with {} entries",
-                node.data.len()
-            );
-            let h0 = hash_key(&*self.hasher, &node.data[0].0);
+            let n = node.len() - 1;
+            assert!(n >= 2, "collision node with {n} entries");
+            let h0 = hash_key(&*self.hasher, entry(&node[1]).0);
             assert_eq!(low(h0), prefix, "collision node under the wrong prefix");
-            for (i, (k, _)) in node.data.iter().enumerate() {
+            for (i, s) in node[1..].iter().enumerate() {
+                let k = entry(s).0;
                 assert_eq!(
                     hash_key(&*self.hasher, k),
                     h0,
                     "collision node with two hashes"
                 );
                 assert!(
-                    !node.data[..i].iter().any(|(k2, _)| k2 == k),
+                    !node[1..1 + i].iter().any(|s2| entry(s2).0 == k),
                     "duplicate key in collision"
                 );
             }
-            return node.data.len();
+            return n;
         }
         assert_eq!(
-            node.datamap & node.nodemap,
+            datamap & nodemap,
             0,
             "depth {depth}: datamap and nodemap overlap"
         );
         assert_eq!(
-            node.datamap & !width_mask,
+            datamap & !width_mask,
             0,
             "depth {depth}: datamap wider than a node"
         );
         assert_eq!(
-            node.nodemap & !width_mask,
+            nodemap & !width_mask,
             0,
             "depth {depth}: nodemap wider than a node"
         );
+        let ndata = datamap.count_ones() as usize;
+        let nnodes = nodemap.count_ones() as usize;
         assert_eq!(
-            node.data.len(),
-            node.datamap.count_ones() as usize,
-            "depth {depth}: data len"
+            node.len(),
+            1 + ndata + nnodes,
+            "depth {depth}: slot count vs bitmaps"
         );
-        assert_eq!(
-            node.nodes.len(),
-            node.nodemap.count_ones() as usize,
-            "depth {depth}: nodes len"
+        assert!(
+            node[1..1 + ndata]
+                .iter()
+                .all(|s| matches!(s, Slot::Entry(..))),
+            "depth {depth}: entries first"
         );
-        for (k, _) in node.data.iter() {
-            let h = hash_key(&*self.hasher, k);
+        assert!(
+            node[1 + ndata..]
+                .iter()
+                .all(|s| matches!(s, Slot::Child(..))),
+            "depth {depth}: then sub-nodes"
+        );
+        for (r, s) in node[1..1 + ndata].iter().enumerate() {
+            let h = hash_key(&*self.hasher, entry(s).0);
             assert_eq!(
                 low(h),
                 prefix,
@@ -575,20 +572,23 @@ impl<K: Hash + Eq, V, S: BuildHasher> Hamt<K, V, S> {
             );
             let bit = bit_at(h, depth);
             assert!(
-                node.datamap & bit != 0,
+                datamap & bit != 0,
                 "depth {depth}: entry in a slot its hash does not name"
             );
-            assert!(
-                core::ptr::eq(&node.data[index(node.datamap, bit)].0, k),
+            assert_eq!(
+                index(datamap, bit),
+                r,
                 "depth {depth}: entries out of slot order"
             );
         }
-        let mut total = node.data.len();
-        let mut map = node.nodemap;
-        for child in node.nodes.iter() {
-            let slot = map.trailing_zeros() as u64;
+        let mut total = ndata;
+        let mut map = nodemap;
+        // Sub-nodes are stored in reverse slot order.
+        for s in node[1 + ndata..].iter().rev() {
+            let Slot::Child(c) = s else { unreachable!() };
+            let slot = u64::from(map.trailing_zeros());
             map &= map - 1;
-            let n = self.check_node(child, depth + 1, prefix | (slot << (depth * BITS)), false);
+            let n = self.check_node(c, depth + 1, prefix | (slot << (depth * BITS)), false);
             assert!(
                 n >= 2,
                 "depth {depth}: sub-node with {n} entries (not canonical)"
@@ -610,10 +610,14 @@ impl<K, V, S> Hamt<K, V, S> {
     /// that compare shapes (collision nodes report their size; their order is not compared).
     #[cfg(any(test, fuzzing))]
     pub(crate) fn shape(&self) -> Vec<(u32, u32, u32, usize)> {
-        fn walk<K, V>(n: &Node<K, V>, depth: u32, out: &mut Vec<(u32, u32, u32, usize)>) {
-            out.push((depth, n.datamap, n.nodemap, n.data.len()));
-            for c in n.nodes.iter() {
-                walk(c, depth + 1, out);
+        fn walk<K, V>(n: &[Slot<K, V>], depth: u32, out: &mut Vec<(u32, u32, u32, usize)>) {
+            let (datamap, nodemap) = header(n);
+            let entries = n.iter().filter(|s| matches!(s, Slot::Entry(..))).count();
+            out.push((depth, datamap, nodemap, entries));
+            for s in n[1..].iter().rev() {
+                if let Slot::Child(c) = s {
+                    walk(c, depth + 1, out);
+                }
             }
         }
         let mut out = Vec::new();
@@ -653,7 +657,7 @@ impl<K: Eq + Hash, V: PartialEq, S: BuildHasher> PartialEq for Hamt<K, V, S> {
         if self.len != other.len {
             return false;
         }
-        if Node::eq_tree(&self.root, &other.root, 0) {
+        if node::eq_tree(&self.root, &other.root, 0) {
             return true;
         }
         // Same hasher instance: equal key sets would have equal shapes, so this is final.

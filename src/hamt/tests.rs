@@ -256,25 +256,26 @@ fn assert_valid_catches_a_wrong_len() {
 #[test]
 #[should_panic(expected = "non-root node with 1 entries")]
 fn assert_valid_catches_a_one_entry_sub_node() {
-    use super::node::Node;
-    use crate::loom::Arc;
+    use super::node::Slot;
+    use crate::loom::arc_slice;
     let m = cmap(&[ck(1, 0), ck(2, 8)]); // one sub-node at root slot 0 holding both
-    let mut root = Node {
-        datamap: 0,
-        nodemap: 0,
-        data: Box::default(),
-        nodes: Box::default(),
-    };
-    let child = Node {
-        datamap: 1 << 1,
-        nodemap: 0,
-        data: Box::new([(ck(2, 8), 2)]),
-        nodes: Box::default(),
-    };
-    root.nodemap = 1;
-    root.nodes = Box::new([Arc::new(child)]);
+                                         // The same map with key 1 removed but the sub-node not pulled back into the root.
+    let child = arc_slice([
+        Slot::Header {
+            datamap: 1 << 1,
+            nodemap: 0,
+        },
+        Slot::Entry(ck(2, 8), 2),
+    ]);
+    let root = arc_slice([
+        Slot::Header {
+            datamap: 0,
+            nodemap: 1,
+        },
+        Slot::Child(child),
+    ]);
     let bad = CMap {
-        root: Arc::new(root),
+        root,
         len: 1,
         hasher: m.hasher.clone(),
     };
