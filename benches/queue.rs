@@ -83,10 +83,10 @@ fn loopkit_consume(rx: &mut queue::Receiver<Callback>, total: usize) {
         ran += n;
         if n == 0 {
             let backoff = Backoff::new();
-            while rx.is_empty() && !backoff.is_completed() {
+            while !rx.has_ready() && !backoff.is_completed() {
                 backoff.snooze();
             }
-            if rx.is_empty() {
+            if !rx.has_ready() {
                 rx.park();
             }
         }
