@@ -625,14 +625,27 @@ impl<T> Receiver<T> {
         !self.is_empty()
     }
 
-    /// The producer end now: a drain stops after it. `None` (an empty drain) when nothing is
-    /// linked after the consumer end: then the producers' cache line is not even read. A push
-    /// still in its swap-to-link window has not returned, so leaving it to the next drain is
-    /// the same as if it had come after this one.
+    /// Where a drain stops: the producer end now, or `None` (an empty drain) when nothing is
+    /// linked after the consumer end, or the first unconsumed node when nothing is linked after
+    /// it. In the last two cases the producers' cache line is not read at all. A push still in
+    /// its swap-to-link window has not returned, so leaving it to the next drain is the same as
+    /// if it had come after this one; and no callback has run yet, so nothing linked so far can
+    /// be a push made during this drain.
     #[inline]
     fn snapshot(&self) -> End {
-        if !self.has_ready() {
-            return None;
+        let first = match self.dummy {
+            None => self.tail,
+            Some(_) => {
+                // SAFETY: the dummy is live (the queue's reference, or the stub).
+                // Acquire: pairs with the Release link store in `enqueue`.
+                let n = unsafe { self.tail.as_ref() }.next.load(Ordering::Acquire);
+                NonNull::new(n)?
+            }
+        };
+        // SAFETY: `first` is queued and unconsumed, so the queue's reference keeps it live.
+        // Acquire: pairs with the Release link store in `enqueue`.
+        if unsafe { first.as_ref() }.next.load(Ordering::Acquire).is_null() {
+            return Some(first);
         }
         // Relaxed: only the pointer is used (compared with popped nodes); every node's contents
         // are read after the Acquire load of the link that leads to it (`wait_next`).
