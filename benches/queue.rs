@@ -12,6 +12,9 @@
 //! `crossbeam_utils::Backoff`; loopkit's consumer runs `run_pending()`, spins with the same
 //! `Backoff` while empty, then parks (`Receiver::park`), as an event loop would.
 //!
+//! An interleaved summary (every peer once per round, 15 rounds, medians and ratios) is printed
+//! too: on a shared machine it is the steadier comparison.
+//!
 //! `cargo bench --bench queue -- --warm-up-time 1 --measurement-time 3`
 
 use std::collections::VecDeque;
@@ -80,10 +83,10 @@ fn loopkit_consume(rx: &mut queue::Receiver<Callback>, total: usize) {
         ran += n;
         if n == 0 {
             let backoff = Backoff::new();
-            while rx.is_empty() && !backoff.is_completed() {
+            while !rx.has_ready() && !backoff.is_completed() {
                 backoff.snooze();
             }
-            if rx.is_empty() {
+            if !rx.has_ready() {
                 rx.park();
             }
         }
@@ -429,6 +432,48 @@ fn wake_latency() {
     println!("p50 ratio loopkit / std_mpsc = {:.2}", ours / std);
 }
 
+/// Interleaved throughput: `ROUNDS` rounds, each running every peer once on `ITEMS` items (the
+/// order rotates every round), then the median ns/item per peer and the ratios of those medians.
+/// On a shared, loaded machine this is steadier than comparing criterion's groups, which run one
+/// peer after another while the background load changes.
+fn interleaved_throughput() {
+    const ROUNDS: usize = 15;
+    const ITEMS: usize = 200_000;
+    for producers in [1usize, 2] {
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); PEERS.len()];
+        for round in 0..ROUNDS {
+            for k in 0..PEERS.len() {
+                let i = (k + round) % PEERS.len();
+                let d = (PEERS[i].1)(producers, ITEMS);
+                times[i].push(d.as_nanos() as f64 / ITEMS as f64);
+            }
+        }
+        let med: Vec<f64> = times
+            .iter_mut()
+            .map(|t| {
+                t.sort_by(|a, b| a.total_cmp(b));
+                t[t.len() / 2]
+            })
+            .collect();
+        let by = |name: &str| med[PEERS.iter().position(|p| p.0 == name).unwrap()];
+        let (cb, tokio) = (by("crossbeam_channel"), by("tokio_unbounded"));
+        println!(
+            "\ninterleaved throughput {producers}P1C, one closure per item, median of {ROUNDS} rounds x {ITEMS} items"
+        );
+        println!("| queue | ns/item (median) | Mitems/s | vs crossbeam-channel | vs tokio |");
+        println!("|---|---|---|---|---|");
+        for (i, (name, _)) in PEERS.iter().enumerate() {
+            println!(
+                "| {name} | {:.1} | {:.2} | {:.2}x | {:.2}x |",
+                med[i],
+                1e3 / med[i],
+                cb / med[i],
+                tokio / med[i]
+            );
+        }
+    }
+}
+
 /// The name filter criterion was given, if any (skipping the values of criterion's flags).
 fn name_filter() -> Option<String> {
     let mut args = std::env::args().skip(1);
@@ -459,8 +504,12 @@ fn name_filter() -> Option<String> {
 }
 
 fn main() {
-    if name_filter().is_none_or(|f| "wake_latency".contains(f.as_str())) {
+    let filter = name_filter();
+    if filter.as_deref().is_none_or(|f| "wake_latency".contains(f)) {
         wake_latency();
+    }
+    if filter.as_deref().is_none_or(|f| "interleaved".contains(f)) {
+        interleaved_throughput();
     }
     benches();
     Criterion::default().configure_from_args().final_summary();

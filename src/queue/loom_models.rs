@@ -75,6 +75,13 @@ fn cancel_vs_run() {
                 drops: drops.clone(),
             })
             .unwrap();
+        // A second item, so the drain passes the first node (and drops the queue's reference
+        // to it) while the canceller may still hold its handle.
+        tx.push_detached(Tracked {
+            id: 2,
+            drops: drops.clone(),
+        })
+        .unwrap();
         let canceller = thread::spawn(move || {
             let won = h.cancel();
             assert_eq!(h.is_cancelled(), won);
@@ -82,16 +89,17 @@ fn cancel_vs_run() {
         });
         let r = ran.clone();
         rx.drain(|t| {
-            assert_eq!(t.id, 1);
-            // Relaxed: read after `join`.
-            r.fetch_add(1, Ordering::Relaxed);
+            if t.id == 1 {
+                // Relaxed: read after `join`.
+                r.fetch_add(1, Ordering::Relaxed);
+            }
         });
+        drop(rx);
         let cancelled = canceller.join().unwrap();
         // Relaxed: both counters were written before `join` (or on this thread).
         let ran = ran.load(Ordering::Relaxed);
         assert_eq!(ran + usize::from(cancelled), 1, "ran + prevented = pushed");
-        assert_eq!(drops.load(Ordering::Relaxed), 1, "dropped exactly once");
-        drop(rx);
+        assert_eq!(drops.load(Ordering::Relaxed), 2, "each payload dropped exactly once");
         drop(tx);
     });
 }
@@ -144,15 +152,22 @@ fn drop_last_handle_vs_drain() {
                 drops: drops.clone(),
             })
             .unwrap();
+        // A second item, so the drain passes the first node and drops its reference to it.
+        tx.push_detached(Tracked {
+            id: 8,
+            drops: drops.clone(),
+        })
+        .unwrap();
         let holder = thread::spawn(move || {
             let s = h.state();
             assert!(s == HandleState::Pending || s == HandleState::Running || s == HandleState::Done);
             drop(h);
         });
-        assert_eq!(rx.drain(|t| assert_eq!(t.id, 7)), 1);
+        assert_eq!(rx.drain(|t| assert!(t.id == 7 || t.id == 8)), 2);
+        drop(rx);
         holder.join().unwrap();
         // Relaxed: read after `join`.
-        assert_eq!(drops.load(Ordering::Relaxed), 1);
+        assert_eq!(drops.load(Ordering::Relaxed), 2);
         drop(tx);
     });
 }

@@ -39,7 +39,8 @@
 //! themselves; the consumer follows `next` pointers from `tail`. Between a producer's swap and
 //! its link the list is briefly disconnected (the *inconsistent window*); the consumer waits
 //! there (spin, then yield) only when it knows the missing node was already swapped in (it is at
-//! or before the drain's end snapshot). A stub node lets the consumer detach the last real node.
+//! or before the drain's end snapshot). The last consumed node stays at the consumer end as a
+//! dummy until a successor is linked (a stub plays that part before the first push).
 //!
 //! # Handle state word
 //!

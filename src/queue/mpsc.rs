@@ -445,6 +445,22 @@ impl<T> Receiver<T> {
         self.len() == 0
     }
 
+    /// Whether a handle is linked and ready to run now. Cheap: it reads only the consumer end,
+    /// never the producers' cache line, so it suits a spin-before-park loop. `false` may still
+    /// mean a push is in flight; [`prepare_park`](Receiver::prepare_park) is the exact check.
+    #[inline]
+    pub fn has_ready(&self) -> bool {
+        match self.dummy {
+            None => true,
+            // SAFETY: the dummy is live (the queue's reference, or the stub).
+            // Acquire: pairs with the Release link store in `enqueue`.
+            Some(_) => !unsafe { self.tail.as_ref() }
+                .next
+                .load(Ordering::Acquire)
+                .is_null(),
+        }
+    }
+
     /// Whether [`close`](Receiver::close) was called.
     pub fn is_closed(&self) -> bool {
         self.closed_at.is_some()
@@ -609,9 +625,28 @@ impl<T> Receiver<T> {
         !self.is_empty()
     }
 
-    /// The producer end now: a drain stops after it.
+    /// Where a drain stops: the producer end now, or `None` (an empty drain) when nothing is
+    /// linked after the consumer end, or the first unconsumed node when nothing is linked after
+    /// it. In the last two cases the producers' cache line is not read at all. A push still in
+    /// its swap-to-link window has not returned, so leaving it to the next drain is the same as
+    /// if it had come after this one; and no callback has run yet, so nothing linked so far can
+    /// be a push made during this drain.
     #[inline]
     fn snapshot(&self) -> End {
+        let first = match self.dummy {
+            None => self.tail,
+            Some(_) => {
+                // SAFETY: the dummy is live (the queue's reference, or the stub).
+                // Acquire: pairs with the Release link store in `enqueue`.
+                let n = unsafe { self.tail.as_ref() }.next.load(Ordering::Acquire);
+                NonNull::new(n)?
+            }
+        };
+        // SAFETY: `first` is queued and unconsumed, so the queue's reference keeps it live.
+        // Acquire: pairs with the Release link store in `enqueue`.
+        if unsafe { first.as_ref() }.next.load(Ordering::Acquire).is_null() {
+            return Some(first);
+        }
         // Relaxed: only the pointer is used (compared with popped nodes); every node's contents
         // are read after the Acquire load of the link that leads to it (`wait_next`).
         Some(unsafe_nonnull(self.inner.hot.head.load(Ordering::Relaxed)))

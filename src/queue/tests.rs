@@ -334,7 +334,7 @@ fn op() -> impl Strategy<Value = Op> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: if cfg!(miri) { 4 } else { 256 },
+        cases: if cfg!(miri) { 2 } else { 256 },
         failure_persistence: Some(Box::new(
             proptest::test_runner::FileFailurePersistence::SourceParallel("proptest-regressions"),
         )),
@@ -342,7 +342,7 @@ proptest! {
     })]
 
     #[test]
-    fn model_agrees(ops in prop::collection::vec(op(), 0..if cfg!(miri) { 24 } else { 80 })) {
+    fn model_agrees(ops in prop::collection::vec(op(), 0..if cfg!(miri) { 20 } else { 80 })) {
         ops::run(&ops);
     }
 }
