@@ -1,7 +1,5 @@
 #![no_main]
-// Placeholder until the registry op routine lands.
+// Op sequences from the fuzzer against the HashSet model (the same routine as the proptest).
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = data;
-});
+fuzz_target!(|data: &[u8]| loopkit::registry::ops::run(&loopkit::registry::ops::decode(data)));

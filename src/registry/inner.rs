@@ -1,0 +1,241 @@
+//! The shared part of a registry: the list of shards, and the register / unregister / snapshot
+//! protocols written against an explicit shard (the public API finds the calling thread's shard
+//! through the thread-local map in `local.rs`; the loom models pass shards directly).
+
+use core::ptr::NonNull;
+
+use super::shard::{Node, Shard, IDLE, REGISTERED, REMOTE};
+use super::{RegisterError, Task};
+use crate::loom::{AtomicPtr, AtomicUsize, Ordering};
+
+/// The shared part: the list of shards.
+pub(crate) struct Inner<T> {
+    shards: AtomicPtr<Shard<T>>,
+    next_id: AtomicUsize,
+}
+
+impl<T> Inner<T> {
+    pub(crate) fn new() -> Self {
+        Inner { shards: AtomicPtr::new(core::ptr::null_mut()), next_id: AtomicUsize::new(0) }
+    }
+
+    /// Creates a shard owned by the calling thread and publishes it to snapshots.
+    pub(crate) fn new_shard(&self) -> NonNull<Shard<T>> {
+        // Relaxed: a unique id only.
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) as u64;
+        let shard = NonNull::from(Box::leak(Shard::new(id, self as *const Self as *const ())));
+        // Relaxed: the CAS below re-checks.
+        let mut head = self.shards.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: not yet published; we own it.
+            // Relaxed: published by the Release CAS below.
+            unsafe { shard.as_ref() }.next.store(head, Ordering::Relaxed);
+            // Release: publishes the shard's initialisation; pairs with the Acquire loads in
+            // `shards()`.
+            match self.shards.compare_exchange_weak(head, shard.as_ptr(), Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return shard,
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// Iterates over every shard ever created (they live as long as `self`).
+    pub(crate) fn shards(&self) -> impl Iterator<Item = &Shard<T>> + '_ {
+        // Acquire: pairs with the Release CAS in `new_shard`.
+        let mut p = self.shards.load(Ordering::Acquire);
+        core::iter::from_fn(move || {
+            // SAFETY: shards are freed only after `self` releases its reference on them.
+            let s = unsafe { NonNull::new(p)?.as_ref() };
+            // Acquire: the pointer was published by the Release CAS in `new_shard`.
+            p = s.next.load(Ordering::Acquire);
+            Some(s)
+        })
+    }
+
+    /// Owner-thread register of `task` in `shard`.
+    ///
+    /// # Safety
+    /// `shard` is a shard of `self` and the calling thread is its owner.
+    pub(crate) unsafe fn register_in(&self, shard: &Shard<T>, task: &Task<T>) -> Result<(), RegisterError> {
+        // SAFETY: owner (caller).
+        unsafe { Self::claim(shard, task)? };
+        let p = task.ptr;
+        // SAFETY: our handle keeps the node alive.
+        let state = unsafe { Node::state(p) };
+        // Acquire: pairs with the CAS of a foreign unregister (REMOTE) / the drain (IDLE).
+        let mut s = state.load(Ordering::Acquire);
+        if s == REMOTE {
+            // SAFETY: owner.
+            unsafe { shard.drain() };
+            // Acquire: as above.
+            s = state.load(Ordering::Acquire);
+        }
+        match s {
+            IDLE => {}
+            REGISTERED => return Err(RegisterError::AlreadyRegistered),
+            _ => return Err(RegisterError::Busy),
+        }
+        // Release: publishes the registration to foreign unregisters (Acquire load / CAS) and,
+        // with the slot store in `link`, to snapshots. A plain store: with our handle alive and
+        // the node IDLE and homed here, no other thread may change the state (see the table).
+        state.store(REGISTERED, Ordering::Release);
+        // SAFETY: owner; the node is homed here, REGISTERED, not linked.
+        unsafe { shard.link(p) };
+        Ok(())
+    }
+
+    /// Checks `task` is homed in `shard` (homing it there on first use). Drains first.
+    ///
+    /// # Safety
+    /// The calling thread is `shard`'s owner.
+    pub(crate) unsafe fn claim(shard: &Shard<T>, task: &Task<T>) -> Result<(), RegisterError> {
+        if shard.has_remote() {
+            // SAFETY: owner (caller).
+            unsafe { shard.drain() };
+        }
+        let me = shard as *const Shard<T> as *mut Shard<T>;
+        // SAFETY: our handle keeps the node alive.
+        let home = unsafe { Node::home(task.ptr) };
+        // Relaxed: set once; a non-null value we compare with our own address.
+        let h = home.load(Ordering::Relaxed);
+        if h == me {
+            return Ok(());
+        }
+        if !h.is_null() {
+            return Err(RegisterError::WrongThread);
+        }
+        // AcqRel: first registration; pairs with the Acquire load of `home` in `die`.
+        match home.compare_exchange(core::ptr::null_mut(), me, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => {
+                shard.acquire_ref();
+                Ok(())
+            }
+            Err(_) => Err(RegisterError::WrongThread),
+        }
+    }
+
+    /// Unregister of `task`; `mine` is the calling thread's shard in this registry, if any.
+    ///
+    /// # Safety
+    /// If `mine` is given, the calling thread is its owner and it belongs to `self`.
+    pub(crate) unsafe fn unregister_in(&self, mine: Option<&Shard<T>>, task: &Task<T>) -> bool {
+        let p = task.ptr;
+        if let Some(shard) = mine {
+            if shard.has_remote() {
+                // SAFETY: owner (caller).
+                unsafe { shard.drain() };
+            }
+        }
+        // SAFETY: our handle keeps the node alive.
+        // Acquire: pairs with the AcqRel CAS that set `home`.
+        let Some(home) = NonNull::new(unsafe { Node::home(p) }.load(Ordering::Acquire)) else {
+            return false;
+        };
+        // SAFETY: the node's reference on its home keeps the shard alive while our handle lives.
+        let home_ref = unsafe { home.as_ref() };
+        if home_ref.registry != self as *const Self as *const () {
+            return false;
+        }
+        // SAFETY: our handle keeps the node alive.
+        let state = unsafe { Node::state(p) };
+        if mine.is_some_and(|m| core::ptr::eq(m, home_ref)) {
+            // AcqRel: the single winner among racing unregisters; pairs with the other CASes
+            // out of REGISTERED (foreign unregister, last drop).
+            if state.compare_exchange(REGISTERED, IDLE, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+                return false;
+            }
+            // SAFETY: owner; the node was REGISTERED here, so it is linked here.
+            unsafe { home_ref.unlink(p) };
+            true
+        } else {
+            // AcqRel: the single winner among racing unregisters; Release orders it before the
+            // push, Acquire pairs with `register`'s Release store.
+            if state.compare_exchange(REGISTERED, REMOTE, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+                return false;
+            }
+            // SAFETY: our CAS queued the node; our handle's node holds a reference on `home`.
+            unsafe { home_ref.push_remote(p) };
+            true
+        }
+    }
+
+    /// The snapshot (see the module docs for its guarantees).
+    pub(crate) fn snapshot(&self) -> Vec<Task<T>> {
+        let mut out = Vec::new();
+        let mut found = Vec::new();
+        let mut discard = Vec::new();
+        for shard in self.shards() {
+            found.clear();
+            let e = shard.pin();
+            shard.scan(&mut found);
+            for &p in &found {
+                // SAFETY: pinned: a node seen in a slot is not freed before we unpin.
+                if !unsafe { Node::try_acquire(p) } {
+                    continue;
+                }
+                // SAFETY: we hold a count now.
+                let task = unsafe { Task::from_counted(p) };
+                // SAFETY: pinned (and counted).
+                // Acquire: pairs with the Release store in `register` and the unregister CASes.
+                if unsafe { Node::state(p) }.load(Ordering::Acquire) == REGISTERED {
+                    out.push(task);
+                } else {
+                    discard.push(task);
+                }
+            }
+            shard.unpin(e);
+            // Dropping a handle may queue work on a shard: do it unpinned.
+            discard.clear();
+            if shard.orphan_has_work() {
+                shard.help();
+            }
+        }
+        out.sort_unstable_by_key(|t| t.ptr);
+        out.dedup_by_key(|t| t.ptr);
+        out
+    }
+
+    /// The current task of `shard`, read from any thread.
+    pub(crate) fn current_in(shard: &Shard<T>) -> Option<Task<T>> {
+        let e = shard.pin();
+        // Acquire: pairs with the Release store in `set_current`.
+        let p = NonNull::new(shard.current.load(Ordering::Acquire));
+        // SAFETY: pinned: a node seen in `current` is not freed before we unpin.
+        let t = p.filter(|&p| unsafe { Node::try_acquire(p) }).map(|p| {
+            // SAFETY: we hold a count.
+            unsafe { Task::from_counted(p) }
+        });
+        shard.unpin(e);
+        t
+    }
+
+    /// Checks every shard this thread may inspect (its own, and orphans it can lock).
+    ///
+    /// # Safety
+    /// `mine`, if given, is the calling thread's shard of `self`.
+    pub(crate) unsafe fn assert_valid_in(&self, mine: Option<&Shard<T>>) -> usize {
+        let mut linked = 0;
+        for shard in self.shards() {
+            if mine.is_some_and(|m| core::ptr::eq(m, shard)) {
+                // SAFETY: owner.
+                linked += unsafe { shard.assert_valid() };
+            }
+        }
+        linked
+    }
+}
+
+impl<T> Drop for Inner<T> {
+    fn drop(&mut self) {
+        // Acquire: pairs with the Release CAS in `new_shard`.
+        let mut p = self.shards.load(Ordering::Acquire);
+        while let Some(s) = NonNull::new(p) {
+            // SAFETY: the registry's reference keeps the shard alive until released below.
+            // Acquire: as above.
+            p = unsafe { s.as_ref() }.next.load(Ordering::Acquire);
+            // SAFETY: the registry's reference, given up once.
+            unsafe { Shard::release_ref(s) };
+        }
+    }
+}
+

@@ -1,0 +1,188 @@
+//! Unit tests (single thread unless named otherwise) and the proptest over `ops::run`.
+
+use super::ops::{self, Op};
+use super::*;
+use proptest::prelude::*;
+
+#[test]
+fn register_unregister_roundtrip() {
+    let reg = Registry::new();
+    let t = Task::new(1u32);
+    assert!(!reg.unregister(&t), "never registered");
+    reg.register(&t).unwrap();
+    assert!(t.is_registered());
+    assert_eq!(reg.register(&t), Err(RegisterError::AlreadyRegistered));
+    assert_eq!(reg.local_len(), 1);
+    assert!(reg.unregister(&t));
+    assert!(!reg.unregister(&t), "idempotent");
+    assert!(!t.is_registered());
+    reg.register(&t).unwrap();
+    reg.assert_valid();
+    assert_eq!(reg.local_len(), 1);
+}
+
+#[test]
+fn many_tasks_grow_blocks_and_reuse_slots() {
+    let reg = Registry::new();
+    let tasks: Vec<_> = (0..300).map(Task::new).collect();
+    for t in &tasks {
+        reg.register(t).unwrap();
+    }
+    reg.assert_valid();
+    for t in tasks.iter().step_by(2) {
+        assert!(reg.unregister(t));
+    }
+    reg.assert_valid();
+    assert_eq!(reg.snapshot().len(), 150);
+    for t in tasks.iter().step_by(2) {
+        reg.register(t).unwrap();
+    }
+    reg.assert_valid();
+    let mut seen: Vec<i32> = reg.snapshot().iter().map(|t| **t).collect();
+    seen.sort();
+    assert_eq!(seen, (0..300).collect::<Vec<_>>());
+}
+
+#[test]
+fn dropping_last_handle_unregisters() {
+    let reg = Registry::new();
+    let t = Task::new(String::from("x"));
+    reg.register(&t).unwrap();
+    drop(t);
+    assert!(reg.snapshot().is_empty());
+    assert_eq!(reg.local_len(), 0);
+    reg.assert_valid();
+}
+
+#[test]
+fn foreign_unregister_is_drained_by_owner() {
+    let reg = Registry::new();
+    let t = Task::new(3u8);
+    reg.register(&t).unwrap();
+    let (r2, t2) = (reg.clone(), t.clone());
+    std::thread::spawn(move || {
+        assert!(r2.unregister(&t2));
+        assert!(!r2.unregister(&t2));
+        assert_eq!(r2.register(&t2), Err(RegisterError::WrongThread));
+    })
+    .join()
+    .unwrap();
+    assert!(!t.is_registered());
+    assert!(reg.snapshot().is_empty());
+    assert!(!reg.unregister(&t), "the foreign call won");
+    reg.register(&t).unwrap(); // drains first, then registers
+    assert_eq!(reg.local_len(), 1);
+    reg.assert_valid();
+}
+
+#[test]
+fn other_registry_refuses() {
+    let a = Registry::new();
+    let b = Registry::new();
+    let t = Task::new(0u8);
+    a.register(&t).unwrap();
+    assert!(!b.unregister(&t));
+    assert_eq!(b.register(&t), Err(RegisterError::WrongThread));
+    assert!(a.unregister(&t));
+}
+
+#[test]
+fn thread_exit_hands_over_and_items_stay_visible() {
+    let reg = Registry::new();
+    let kept: Vec<Task<u32>> = {
+        let r2 = reg.clone();
+        std::thread::spawn(move || {
+            let ts: Vec<_> = (0..5).map(Task::new).collect();
+            for t in &ts {
+                r2.register(t).unwrap();
+            }
+            ts
+        })
+        .join()
+        .unwrap()
+    };
+    let mut seen: Vec<u32> = reg.snapshot().iter().map(|t| **t).collect();
+    seen.sort();
+    assert_eq!(seen, [0, 1, 2, 3, 4]);
+    assert!(reg.unregister(&kept[0]), "orphan unregister from another thread");
+    assert!(!reg.unregister(&kept[0]));
+    assert_eq!(reg.register(&kept[1]), Err(RegisterError::WrongThread));
+    drop(kept); // the rest die as orphans
+    assert!(reg.snapshot().is_empty());
+}
+
+#[test]
+fn current_slot_local_and_foreign() {
+    let reg = Registry::new();
+    assert!(reg.current().is_none());
+    let t = Task::new(9u64);
+    reg.set_current(Some(&t)).unwrap();
+    assert_eq!(reg.current().map(|c| *c), Some(9));
+    let key = reg.thread_key().unwrap();
+    let r2 = reg.clone();
+    let seen = std::thread::spawn(move || {
+        let other = Task::new(1u64);
+        assert_eq!(r2.set_current(Some(&other)), Ok(()));
+        r2.current_of(key).map(|c| *c)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(seen, Some(9));
+    drop(t);
+    assert!(reg.current().is_none(), "a dropped task is never returned");
+    reg.drain();
+    assert!(reg.current().is_none());
+}
+
+#[test]
+fn wrong_thread_current_refused() {
+    let reg = Registry::new();
+    let t = Task::new(0u8);
+    reg.register(&t).unwrap();
+    let (r2, t2) = (reg.clone(), t.clone());
+    std::thread::spawn(move || assert_eq!(r2.set_current(Some(&t2)), Err(RegisterError::WrongThread)))
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn error_display_and_traits() {
+    let e = RegisterError::Busy;
+    let _: &dyn std::error::Error = &e;
+    assert_eq!(e.clone(), RegisterError::Busy);
+    for e in [RegisterError::AlreadyRegistered, RegisterError::WrongThread, RegisterError::Busy, RegisterError::ThreadExiting] {
+        assert!(!e.to_string().is_empty());
+    }
+}
+
+#[test]
+fn decode_covers_every_op() {
+    let bytes: Vec<u8> = (0..40u8).flat_map(|i| [i, i.wrapping_mul(37)]).collect();
+    let ops = ops::decode(&bytes);
+    assert_eq!(ops.len(), 40);
+    assert!(ops.contains(&Op::Snapshot) && ops.contains(&Op::Current) && ops.contains(&Op::Drain));
+    ops::run(&ops);
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    let i = 0..ops::SLOTS;
+    prop_oneof![
+        3 => i.clone().prop_map(Op::Register),
+        3 => i.clone().prop_map(Op::Unregister),
+        1 => Just(Op::Snapshot),
+        1 => proptest::option::of(i.clone()).prop_map(Op::SetCurrent),
+        1 => Just(Op::Current),
+        1 => i.clone().prop_map(Op::Replace),
+        1 => i.prop_map(Op::Keep),
+        1 => Just(Op::ForgetKept),
+        1 => Just(Op::Drain),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 256 }, ..ProptestConfig::default() })]
+    #[test]
+    fn ops_agree_with_hashset_model(ops in proptest::collection::vec(op_strategy(), 0..64)) {
+        ops::run(&ops);
+    }
+}
