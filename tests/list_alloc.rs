@@ -69,15 +69,17 @@ unsafe impl Linked for Node {
 
 #[test]
 fn no_list_operation_allocates_or_frees() {
-    // Leaked on purpose: `&'static` handles, whose pointers keep full provenance.
-    let mut nodes: Vec<&'static Node> = (0..64)
+    // `&'static` handles into boxes we free at the end, through the original raw pointers.
+    let raws: Vec<*mut Node> = (0..64)
         .map(|id| {
-            &*Box::leak(Box::new(Node {
+            Box::into_raw(Box::new(Node {
                 id,
                 links: Links::new(),
             }))
         })
         .collect();
+    // SAFETY: each box stays allocated until the end of the test, after every handle is gone.
+    let mut nodes: Vec<&'static Node> = raws.iter().map(|&p| unsafe { &*p }).collect();
     let ptrs: Vec<NonNull<Node>> = nodes.iter().map(|n| NonNull::from(*n)).collect();
     let mut a: List<Node> = List::new();
     let mut b: List<Node> = List::new();
@@ -129,4 +131,9 @@ fn no_list_operation_allocates_or_frees() {
     assert_eq!(sum, (0..64).sum::<u64>());
     a.assert_valid();
     assert_eq!(a.len() + back.len(), 64);
+    drop((a, b, back, nodes, ptrs));
+    for p in raws {
+        // SAFETY: every list and handle is gone; each pointer came from `Box::into_raw` once.
+        drop(unsafe { Box::from_raw(p) });
+    }
 }

@@ -3,9 +3,9 @@
 //! Nodes embed their own [`Links`] and are reached through the [`Linked`] trait, so linking a
 //! node never allocates: the list stores the pointer the node's owning handle (`Box`, `Rc`,
 //! `Arc`, ...) turned into, and gives the handle back when the node leaves. The list is
-//! circular around a sentinel that lives on the heap, so every insertion and removal is the same
-//! four pointer writes with no special case for the ends, and moving the [`List`] value moves
-//! only two words.
+//! circular around a sentinel that lives on the heap, so every insertion and removal rewrites
+//! the same neighbour pointers with no special case for the ends, and the [`List`] value can move
+//! freely (nodes point to the sentinel, never to the `List`).
 //!
 //! Unlike CPython's `llist_*` (and Linux `list_head`), misuse is an error, never corruption:
 //!

@@ -711,7 +711,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: if cfg!(miri) { 4 } else { 256 },
+        cases: if cfg!(miri) { 3 } else { 256 },
         failure_persistence: if cfg!(miri) {
             None
         } else {
@@ -723,7 +723,7 @@ proptest! {
     })]
 
     #[test]
-    fn ops_agree_with_vecdeque_model(ops in prop::collection::vec(op_strategy(), 0..if cfg!(miri) { 20 } else { 120 })) {
+    fn ops_agree_with_vecdeque_model(ops in prop::collection::vec(op_strategy(), 0..if cfg!(miri) { 16 } else { 120 })) {
         ops::run(&ops);
     }
 }
