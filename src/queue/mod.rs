@@ -109,6 +109,16 @@ pub use self::wake::{ThreadWaker, Wake};
 use self::node::{Header, CANCELLED, DONE, LIFECYCLE, PENDING, REF, RUNNING};
 
 /// A boxed callback: the payload type of callback queues (see [`Sender::call_soon`]).
+///
+/// # Examples
+///
+/// ```
+/// use loopkit::queue::{self, Callback};
+/// let (tx, mut rx) = queue::channel::<Callback>();
+/// tx.push(Box::new(|| ())).unwrap(); // a boxed closure: two allocations
+/// tx.call_soon(|| ()).unwrap(); // stored inline in the node: one allocation
+/// assert_eq!(rx.run_pending(), 2);
+/// ```
 pub type Callback = Box<dyn FnOnce() + Send + 'static>;
 
 /// The error of a push into a closed queue; it gives the payload back intact.
