@@ -83,8 +83,9 @@
 //! that many nodes to be linked: a push either counted itself before `CLOSED` (accepted, and
 //! counted by `close`) or saw `CLOSED` (refused, payload returned).
 
-mod mpsc;
+mod inner;
 mod node;
+mod receiver;
 mod wake;
 
 #[cfg(any(test, fuzzing))]
@@ -101,7 +102,8 @@ use core::ptr::NonNull;
 
 use crate::loom::Ordering;
 
-pub use self::mpsc::{channel, with_waker, Receiver, Sender};
+pub use self::inner::Sender;
+pub use self::receiver::{channel, with_waker, Receiver};
 #[cfg(all(feature = "eventfd", target_os = "linux"))]
 pub use self::wake::EventFdWaker;
 pub use self::wake::{ThreadWaker, Wake};
