@@ -433,12 +433,17 @@ fn wake_latency() {
 }
 
 /// Interleaved throughput: `ROUNDS` rounds, each running every peer once on `ITEMS` items (the
-/// order rotates every round), then the median ns/item per peer and the ratios of those medians.
-/// On a shared, loaded machine this is steadier than comparing criterion's groups, which run one
-/// peer after another while the background load changes.
+/// order rotates every round). Prints the median ns/item per peer and, for the ratios, the median
+/// over rounds of the *paired* ratio (peer time / our time in the same round), so slow changes in
+/// the background load cancel out. On a shared, loaded machine this is much steadier than
+/// comparing criterion's groups, which run one peer after another.
 fn interleaved_throughput() {
-    const ROUNDS: usize = 15;
+    const ROUNDS: usize = 21;
     const ITEMS: usize = 200_000;
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
     for producers in [1usize, 2] {
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); PEERS.len()];
         for round in 0..ROUNDS {
@@ -448,29 +453,36 @@ fn interleaved_throughput() {
                 times[i].push(d.as_nanos() as f64 / ITEMS as f64);
             }
         }
-        let med: Vec<f64> = times
-            .iter_mut()
-            .map(|t| {
-                t.sort_by(|a, b| a.total_cmp(b));
-                t[t.len() / 2]
-            })
-            .collect();
-        let by = |name: &str| med[PEERS.iter().position(|p| p.0 == name).unwrap()];
-        let (cb, tokio) = (by("crossbeam_channel"), by("tokio_unbounded"));
-        println!(
-            "\ninterleaved throughput {producers}P1C, one closure per item, median of {ROUNDS} rounds x {ITEMS} items"
+        let idx = |name: &str| PEERS.iter().position(|p| p.0 == name).unwrap();
+        let paired = |num: usize, den: usize| {
+            let mut r: Vec<f64> = (0..ROUNDS).map(|k| times[num][k] / times[den][k]).collect();
+            median(&mut r)
+        };
+        let (ours, cb, tokio) = (
+            idx("loopkit_inline"),
+            idx("crossbeam_channel"),
+            idx("tokio_unbounded"),
         );
-        println!("| queue | ns/item (median) | Mitems/s | vs crossbeam-channel | vs tokio |");
-        println!("|---|---|---|---|---|");
+        println!(
+            "\ninterleaved throughput {producers}P1C, one closure per item, {ROUNDS} rounds x {ITEMS} items"
+        );
+        println!(
+            "| queue | ns/item (median) | Mitems/s | loopkit_inline speed-up over it (median of paired ratios) |"
+        );
+        println!("|---|---|---|---|");
         for (i, (name, _)) in PEERS.iter().enumerate() {
+            let m = median(&mut times[i].clone());
             println!(
-                "| {name} | {:.1} | {:.2} | {:.2}x | {:.2}x |",
-                med[i],
-                1e3 / med[i],
-                cb / med[i],
-                tokio / med[i]
+                "| {name} | {m:.1} | {:.2} | {:.2}x |",
+                1e3 / m,
+                paired(i, ours)
             );
         }
+        println!(
+            "targets: vs crossbeam-channel {:.2}x, vs tokio {:.2}x",
+            paired(cb, ours),
+            paired(tokio, ours)
+        );
     }
 }
 

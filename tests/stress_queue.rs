@@ -240,6 +240,8 @@ fn close_races_producers_drop_counters() {
     let _w = Watchdog::new("close_races", Duration::from_secs(60));
     let rounds = scaled(200, 40);
     let producers = 3;
+    let max_per_producer = scaled(20_000, 2_000);
+    let mut raced = 0;
     for round in 0..rounds {
         let drops = Arc::new(AtomicUsize::new(0));
         struct D(Arc<AtomicUsize>, usize);
@@ -255,7 +257,8 @@ fn close_races_producers_drop_counters() {
                 let (tx, drops, attempts) = (tx.clone(), drops.clone(), attempts.clone());
                 thread::spawn(move || {
                     let mut accepted = 0usize;
-                    loop {
+                    // Bounded, so a descheduled consumer cannot let the producers run away.
+                    while accepted < max_per_producer {
                         attempts.fetch_add(1, Ordering::Relaxed);
                         match tx.push_detached(D(drops.clone(), p)) {
                             Ok(()) => accepted += 1,
@@ -265,6 +268,7 @@ fn close_races_producers_drop_counters() {
                             }
                         }
                     }
+                    accepted
                 })
             })
             .collect();
@@ -272,12 +276,15 @@ fn close_races_producers_drop_counters() {
         // Consume a little, then close while the producers are pushing.
         let mut ran = 0;
         let mut rng = Rng(round as u64 + 1);
-        let before = rng.below(200) as usize;
+        let before = rng.below(400) as usize;
         while ran < before {
             ran += rx.drain(drop);
         }
         let pending = rx.close();
         let accepted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        if attempts.load(Ordering::Relaxed) > accepted {
+            raced += 1; // some push was refused: the close landed while producers were pushing
+        }
         assert_eq!(ran + pending, accepted, "close counted every accepted push");
         // Run half of what is left, drop the rest with the receiver.
         let mut left = pending;
@@ -292,6 +299,8 @@ fn close_races_producers_drop_counters() {
             "every payload (run, dropped with the receiver, or refused) dropped exactly once"
         );
     }
+    assert!(raced > 0, "no round closed while producers were still pushing");
+    eprintln!("close_races: {raced}/{rounds} rounds refused a push");
 }
 
 #[test]

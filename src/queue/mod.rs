@@ -83,8 +83,9 @@
 //! that many nodes to be linked: a push either counted itself before `CLOSED` (accepted, and
 //! counted by `close`) or saw `CLOSED` (refused, payload returned).
 
-mod mpsc;
+mod inner;
 mod node;
+mod receiver;
 mod wake;
 
 #[cfg(any(test, fuzzing))]
@@ -101,7 +102,8 @@ use core::ptr::NonNull;
 
 use crate::loom::Ordering;
 
-pub use self::mpsc::{channel, with_waker, Receiver, Sender};
+pub use self::inner::Sender;
+pub use self::receiver::{channel, with_waker, Receiver};
 #[cfg(all(feature = "eventfd", target_os = "linux"))]
 pub use self::wake::EventFdWaker;
 pub use self::wake::{ThreadWaker, Wake};
@@ -109,6 +111,16 @@ pub use self::wake::{ThreadWaker, Wake};
 use self::node::{Header, CANCELLED, DONE, LIFECYCLE, PENDING, REF, RUNNING};
 
 /// A boxed callback: the payload type of callback queues (see [`Sender::call_soon`]).
+///
+/// # Examples
+///
+/// ```
+/// use loopkit::queue::{self, Callback};
+/// let (tx, mut rx) = queue::channel::<Callback>();
+/// tx.push(Box::new(|| ())).unwrap(); // a boxed closure: two allocations
+/// tx.call_soon(|| ()).unwrap(); // stored inline in the node: one allocation
+/// assert_eq!(rx.run_pending(), 2);
+/// ```
 pub type Callback = Box<dyn FnOnce() + Send + 'static>;
 
 /// The error of a push into a closed queue; it gives the payload back intact.
