@@ -53,6 +53,9 @@
 //! | thread exit | O(1) handover plus draining what was queued |
 //! | [`Registry::current`] / [`Registry::set_current`] | O(1) / O(1) plain store |
 //!
+//! A loop that registers many tasks can hold a [`LocalShard`] ([`Registry::local`]) and skip the
+//! thread-local lookup on every call.
+//!
 //! # Examples
 //!
 //! ```
@@ -79,9 +82,12 @@ use core::ptr::NonNull;
 
 use crate::loom::{fence, Arc, Ordering};
 
+mod handle;
 mod inner;
 mod local;
 mod shard;
+
+pub use handle::LocalShard;
 
 #[cfg(test)]
 mod loom_models;
@@ -377,7 +383,7 @@ impl<T: Send + Sync + 'static> Registry<T> {
     }
 
     /// The calling thread's shard, creating it if `create`.
-    fn mine(&self, create: bool) -> Result<Option<&Shard<T>>, RegisterError> {
+    pub(crate) fn mine(&self, create: bool) -> Result<Option<&Shard<T>>, RegisterError> {
         let shard = local::shard_of(&self.inner, create).ok_or(RegisterError::ThreadExiting)?;
         // SAFETY: the thread-local entry holds a count on the registry, whose reference keeps
         // the shard alive at least as long as `self`.

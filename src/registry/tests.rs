@@ -186,3 +186,26 @@ proptest! {
         ops::run(&ops);
     }
 }
+
+
+#[test]
+fn local_shard_handle() {
+    let reg = Registry::new();
+    let local = reg.local().unwrap();
+    let t = Task::new(5u32);
+    local.register(&t).unwrap();
+    assert_eq!(local.register(&t), Err(RegisterError::AlreadyRegistered));
+    let (r2, t2) = (reg.clone(), t.clone());
+    std::thread::spawn(move || {
+        let theirs = r2.local().unwrap();
+        assert!(theirs.unregister(&t2), "foreign path through another thread's handle");
+        assert_eq!(theirs.register(&t2), Err(RegisterError::WrongThread));
+    })
+    .join()
+    .unwrap();
+    assert!(!local.unregister(&t));
+    local.register(&t).unwrap();
+    assert!(local.unregister(&t));
+    assert!(format!("{local:?}").contains("LocalShard"));
+    reg.assert_valid();
+}
