@@ -501,7 +501,15 @@ impl<T: Send + Sync + 'static> Registry<T> {
     ///
     /// See [`Registry::set_current`].
     pub fn current(&self) -> Option<Task<T>> {
-        self.mine(false).ok().flatten().and_then(Inner::current_in)
+        let shard = self.mine(false).ok().flatten()?;
+        // No pin: nodes homed here are freed only by this shard's holder, which is this thread.
+        // Acquire: pairs with the Release store in `set_current` (our own, program order).
+        let p = NonNull::new(shard.current.load(Ordering::Acquire))?;
+        // SAFETY: only this thread frees the node (above), and it is not doing so now.
+        unsafe { Node::try_acquire(p) }.then(|| {
+            // SAFETY: we hold the count the try-acquire took.
+            unsafe { Task::from_counted(p) }
+        })
     }
 
     /// The calling thread's key, for other threads' [`Registry::current_of`].
