@@ -1,2 +1,238 @@
-//! Placeholder; replaced by the hamt benchmark.
-fn main() {}
+//! HAMT benchmarks: `u64 -> u64` maps at 10, 1,000, 100,000 and 1,000,000 entries, loopkit's
+//! `Hamt` against `imbl::HashMap` (as `GenericHashMap` with the same hasher), `rpds::HashTrieMapSync`
+//! and `std::collections::HashMap`, all in the same run and all hashing with one cloned
+//! `foldhash::fast::RandomState`.
+//!
+//! Sweeps: `get` hit and miss; `insert_mut` + `remove_mut` of a fresh key on a uniquely owned map
+//! (one pair per iteration); persistent insert keeping every version (std only at 10: it must
+//! clone the whole map per version); full iteration; and at 100,000 entries equality of two maps that
+//! share all but one path (one value differs, and: changed and changed back, so equal but not
+//! `ptr_eq`). Each map is built once per size and reused by every group.
+//!
+//! Run: `cargo bench --bench hamt -- --warm-up-time 1 --measurement-time 3`.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use foldhash::fast::RandomState;
+use loopkit::hamt::Hamt;
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+type Imbl = imbl::GenericHashMap<u64, u64, RandomState, imbl::shared_ptr::DefaultSharedPtr>;
+type Rpds = rpds::HashTrieMapSync<u64, u64, RandomState>;
+type Std = HashMap<u64, u64, RandomState>;
+
+const SIZES: [usize; 4] = [10, 1_000, 100_000, 1_000_000];
+const PROBES: usize = 4096;
+
+/// splitmix64: a fixed, well-spread key sequence.
+fn keys(seed: u64, n: usize) -> Vec<u64> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        })
+        .collect()
+}
+
+struct Maps {
+    present: Vec<u64>,
+    hits: Vec<u64>,
+    misses: Vec<u64>,
+    loopkit: Hamt<u64, u64, RandomState>,
+    imbl: Imbl,
+    rpds: Rpds,
+    std: Std,
+}
+
+fn build(n: usize, s: &RandomState) -> Maps {
+    let present = keys(n as u64, n);
+    let misses = keys(!(n as u64), PROBES);
+    let hits: Vec<u64> = (0..PROBES).map(|i| present[(i * 7919) % n]).collect();
+    let mut loopkit = Hamt::with_hasher(s.clone());
+    let mut imbl = Imbl::with_hasher(s.clone());
+    let mut rpds = Rpds::new_with_hasher_and_ptr_kind(s.clone());
+    let mut std = Std::with_hasher(s.clone());
+    for &k in &present {
+        loopkit.insert_mut(k, k);
+        imbl.insert(k, k);
+        rpds.insert_mut(k, k);
+        std.insert(k, k);
+    }
+    Maps {
+        present,
+        hits,
+        misses,
+        loopkit,
+        imbl,
+        rpds,
+        std,
+    }
+}
+
+macro_rules! probe {
+    ($g:expr, $name:literal, $n:expr, $keys:expr, |$k:ident| $get:expr) => {
+        $g.bench_with_input(BenchmarkId::new($name, $n), &$keys, |b, keys| {
+            let mut i = 0usize;
+            b.iter(|| {
+                let $k = &keys[i % PROBES];
+                i = i.wrapping_add(1);
+                black_box($get)
+            })
+        });
+    };
+}
+
+fn bench_size(c: &mut Criterion, n: usize, s: &RandomState) {
+    let m = build(n, s);
+
+    for (group, probes) in [("get_hit", &m.hits), ("get_miss", &m.misses)] {
+        let mut g = c.benchmark_group(group);
+        probe!(g, "loopkit", n, probes, |k| m.loopkit.get(k));
+        probe!(g, "imbl", n, probes, |k| m.imbl.get(k));
+        probe!(g, "rpds", n, probes, |k| m.rpds.get(k));
+        probe!(g, "std", n, probes, |k| m.std.get(k));
+        g.finish();
+    }
+
+    // insert_mut + remove_mut of an absent key on a uniquely owned map: one pair per iteration.
+    {
+        let mut g = c.benchmark_group("insert_remove_mut");
+        macro_rules! pair {
+            ($name:literal, $map:expr, |$mm:ident, $k:ident| $ins:expr, $rem:expr) => {
+                // A clone shares its nodes with `m`; the warm-up visits every probe key many
+                // times, so the copy-on-write of each probed path happens there and the measured
+                // iterations run on uniquely owned nodes (the same for every peer).
+                let mut $mm = $map.clone();
+                g.bench_function(BenchmarkId::new($name, n), |b| {
+                    let mut i = 0usize;
+                    b.iter(|| {
+                        let $k = m.misses[i % PROBES];
+                        i = i.wrapping_add(1);
+                        black_box($ins);
+                        black_box($rem);
+                    })
+                });
+                drop($mm);
+            };
+        }
+        pair!(
+            "loopkit",
+            m.loopkit,
+            |mm, k| mm.insert_mut(k, k),
+            mm.remove_mut(&k)
+        );
+        pair!("imbl", m.imbl, |mm, k| mm.insert(k, k), mm.remove(&k));
+        pair!(
+            "rpds",
+            m.rpds,
+            |mm, k| mm.insert_mut(k, k),
+            mm.remove_mut(&k)
+        );
+        pair!("std", m.std, |mm, k| mm.insert(k, k), mm.remove(&k));
+        g.finish();
+    }
+
+    // Persistent insert, keeping every version: a chain v(i+1) = v(i).insert(k_i).
+    {
+        let mut g = c.benchmark_group("persistent_insert");
+        macro_rules! chain {
+            ($name:literal, $map:expr, |$v:ident, $k:ident| $ins:expr) => {
+                g.bench_function(BenchmarkId::new($name, n), |b| {
+                    b.iter_custom(|iters| {
+                        let mut versions = Vec::with_capacity(iters as usize + 1);
+                        versions.push($map.clone());
+                        let start = Instant::now();
+                        for i in 0..iters as usize {
+                            let $k = m.misses[i % PROBES] ^ (i / PROBES) as u64;
+                            let $v = versions.last().unwrap();
+                            let next = $ins;
+                            versions.push(next);
+                        }
+                        let t = start.elapsed();
+                        drop(black_box(versions));
+                        t
+                    })
+                });
+            };
+        }
+        chain!("loopkit", m.loopkit, |v, k| v.insert(k, k));
+        chain!("imbl", m.imbl, |v, k| v.update(k, k));
+        chain!("rpds", m.rpds, |v, k| v.insert(k, k));
+        if n <= 10 {
+            chain!("std", m.std, |v, k| {
+                let mut c = v.clone();
+                c.insert(k, k);
+                c
+            });
+        }
+        g.finish();
+    }
+
+    {
+        let mut g = c.benchmark_group("iter");
+        g.bench_function(BenchmarkId::new("loopkit", n), |b| {
+            b.iter(|| m.loopkit.iter().fold(0u64, |a, (k, v)| a ^ k ^ v))
+        });
+        g.bench_function(BenchmarkId::new("imbl", n), |b| {
+            b.iter(|| m.imbl.iter().fold(0u64, |a, (k, v)| a ^ k ^ v))
+        });
+        g.bench_function(BenchmarkId::new("rpds", n), |b| {
+            b.iter(|| m.rpds.iter().fold(0u64, |a, (k, v)| a ^ k ^ v))
+        });
+        g.bench_function(BenchmarkId::new("std", n), |b| {
+            b.iter(|| m.std.iter().fold(0u64, |a, (k, v)| a ^ k ^ v))
+        });
+        g.finish();
+    }
+
+    if n == 100_000 {
+        let k = m.present[n / 2];
+        for (group, restore) in [
+            ("eq_one_value_differs", false),
+            ("eq_equal_not_ptr_eq", true),
+        ] {
+            let mut g = c.benchmark_group(group);
+            let pick = |changed: u64| if restore { k } else { changed };
+            let lk = m.loopkit.insert(k, k + 1).insert(k, pick(k + 1));
+            let im = m.imbl.update(k, k + 1).update(k, pick(k + 1));
+            let rp = m.rpds.insert(k, k + 1).insert(k, pick(k + 1));
+            let mut st = m.std.clone();
+            st.insert(k, pick(k + 1));
+            assert_eq!(lk == m.loopkit, restore);
+            assert_eq!(im == m.imbl, restore);
+            assert_eq!(rp == m.rpds, restore);
+            g.bench_function(BenchmarkId::new("loopkit", n), |b| {
+                b.iter(|| black_box(&lk) == black_box(&m.loopkit))
+            });
+            g.bench_function(BenchmarkId::new("imbl", n), |b| {
+                b.iter(|| black_box(&im) == black_box(&m.imbl))
+            });
+            g.bench_function(BenchmarkId::new("rpds", n), |b| {
+                b.iter(|| black_box(&rp) == black_box(&m.rpds))
+            });
+            g.bench_function(BenchmarkId::new("std", n), |b| {
+                b.iter(|| black_box(&st) == black_box(&m.std))
+            });
+            g.finish();
+        }
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let s = RandomState::default();
+    for n in SIZES {
+        bench_size(c, n, &s);
+    }
+}
+
+criterion_group! {
+    name = hamt;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    targets = benches
+}
+criterion_main!(hamt);

@@ -1,2 +1,516 @@
-//! Placeholder; replaced by the queue benchmark.
-fn main() {}
+//! Sweeps MPSC throughput with one boxed closure per item (1 producer / 1 consumer and
+//! 2 producers / 1 consumer) for `loopkit::queue` (closure stored inline in the node; boxed
+//! closure; inline closure with a `Handle` returned and dropped) against the queues a user would
+//! pick instead: `crossbeam_channel::unbounded`, `std::sync::mpsc`, `crossbeam_queue::SegQueue`,
+//! `tokio::sync::mpsc::unbounded_channel`, `cordyceps::MpscQueue` and `Mutex<VecDeque>`, all in
+//! one run. Then wake latency (push on one thread -> callback start on the parked consumer), p50
+//! and p99 from a custom timing loop, against a `std::sync::mpsc` receiver blocked in `recv()`
+//! (and crossbeam-channel's), printed as a table.
+//!
+//! Each measured iteration moves `BATCH` items; consumers run every closure. Blocking channels
+//! are drained with their blocking `recv`; non-blocking queues are polled with a
+//! `crossbeam_utils::Backoff`; loopkit's consumer runs `run_pending()`, spins with the same
+//! `Backoff` while empty, then parks (`Receiver::park`), as an event loop would.
+//!
+//! An interleaved summary (every peer once per round, 15 rounds, medians and ratios) is printed
+//! too: on a shared machine it is the steadier comparison.
+//!
+//! `cargo bench --bench queue -- --warm-up-time 1 --measurement-time 3`
+
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use cordyceps::mpsc_queue::{self, MpscQueue};
+use cordyceps::Linked;
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use crossbeam_utils::Backoff;
+use loopkit::queue::{self, Callback};
+
+/// Items per measured iteration.
+const BATCH: usize = 20_000;
+
+/// The closure every item carries (captures one word).
+fn job(i: usize) -> impl FnOnce() + Send + 'static {
+    move || {
+        black_box(i);
+    }
+}
+
+fn boxed(i: usize) -> Callback {
+    Box::new(job(i))
+}
+
+/// Starts `producers` threads that each call `produce(per)` after a barrier, times
+/// `consume(total)` on this thread from the barrier on, and joins the producers.
+fn run<F, C>(producers: usize, total: usize, produce: F, consume: C) -> Duration
+where
+    F: Fn(usize) + Send + Sync + 'static,
+    C: FnOnce(usize),
+{
+    let produce = Arc::new(produce);
+    let barrier = Arc::new(Barrier::new(producers + 1));
+    let per = total / producers;
+    let threads: Vec<_> = (0..producers)
+        .map(|_| {
+            let (p, b) = (produce.clone(), barrier.clone());
+            thread::spawn(move || {
+                b.wait();
+                p(per);
+            })
+        })
+        .collect();
+    drop(produce);
+    barrier.wait();
+    let start = Instant::now();
+    consume(per * producers);
+    let elapsed = start.elapsed();
+    for t in threads {
+        t.join().unwrap();
+    }
+    elapsed
+}
+
+/// loopkit's event-loop style consumer: run what is there, spin briefly, then park.
+fn loopkit_consume(rx: &mut queue::Receiver<Callback>, total: usize) {
+    let mut ran = 0;
+    while ran < total {
+        let n = rx.run_pending();
+        ran += n;
+        if n == 0 {
+            let backoff = Backoff::new();
+            while !rx.has_ready() && !backoff.is_completed() {
+                backoff.snooze();
+            }
+            if !rx.has_ready() {
+                rx.park();
+            }
+        }
+    }
+}
+
+fn loopkit_inline(producers: usize, total: usize) -> Duration {
+    let (tx, mut rx) = queue::channel::<Callback>();
+    run(
+        producers,
+        total,
+        move |n| {
+            for i in 0..n {
+                tx.call_soon_detached(job(i)).unwrap();
+            }
+        },
+        |total| loopkit_consume(&mut rx, total),
+    )
+}
+
+fn loopkit_inline_handle(producers: usize, total: usize) -> Duration {
+    let (tx, mut rx) = queue::channel::<Callback>();
+    run(
+        producers,
+        total,
+        move |n| {
+            for i in 0..n {
+                drop(tx.call_soon(job(i)).unwrap());
+            }
+        },
+        |total| loopkit_consume(&mut rx, total),
+    )
+}
+
+fn loopkit_boxed(producers: usize, total: usize) -> Duration {
+    let (tx, mut rx) = queue::channel::<Callback>();
+    run(
+        producers,
+        total,
+        move |n| {
+            for i in 0..n {
+                tx.push_detached(boxed(i)).unwrap();
+            }
+        },
+        |total| loopkit_consume(&mut rx, total),
+    )
+}
+
+fn crossbeam_channel(producers: usize, total: usize) -> Duration {
+    let (tx, rx) = crossbeam_channel::unbounded::<Callback>();
+    run(
+        producers,
+        total,
+        move |n| {
+            for i in 0..n {
+                tx.send(boxed(i)).unwrap();
+            }
+        },
+        |total| {
+            for _ in 0..total {
+                rx.recv().unwrap()();
+            }
+        },
+    )
+}
+
+fn std_mpsc(producers: usize, total: usize) -> Duration {
+    let (tx, rx) = std::sync::mpsc::channel::<Callback>();
+    run(
+        producers,
+        total,
+        move |n| {
+            for i in 0..n {
+                tx.send(boxed(i)).unwrap();
+            }
+        },
+        |total| {
+            for _ in 0..total {
+                rx.recv().unwrap()();
+            }
+        },
+    )
+}
+
+fn tokio_unbounded(producers: usize, total: usize) -> Duration {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Callback>();
+    run(
+        producers,
+        total,
+        move |n| {
+            for i in 0..n {
+                tx.send(boxed(i)).unwrap();
+            }
+        },
+        |total| {
+            for _ in 0..total {
+                rx.blocking_recv().unwrap()();
+            }
+        },
+    )
+}
+
+fn seg_queue(producers: usize, total: usize) -> Duration {
+    let q = Arc::new(crossbeam_queue::SegQueue::<Callback>::new());
+    let qp = q.clone();
+    run(
+        producers,
+        total,
+        move |n| {
+            for i in 0..n {
+                qp.push(boxed(i));
+            }
+        },
+        |total| {
+            let mut ran = 0;
+            let backoff = Backoff::new();
+            while ran < total {
+                match q.pop() {
+                    Some(f) => {
+                        f();
+                        ran += 1;
+                        backoff.reset();
+                    }
+                    None => backoff.snooze(),
+                }
+            }
+        },
+    )
+}
+
+fn mutex_deque(producers: usize, total: usize) -> Duration {
+    let q = Arc::new(Mutex::new(VecDeque::<Callback>::new()));
+    let qp = q.clone();
+    run(
+        producers,
+        total,
+        move |n| {
+            for i in 0..n {
+                qp.lock().unwrap().push_back(boxed(i));
+            }
+        },
+        |total| {
+            let mut ran = 0;
+            let mut local = VecDeque::new();
+            let backoff = Backoff::new();
+            while ran < total {
+                // What an event loop does: swap the whole batch out under the lock.
+                std::mem::swap(&mut local, &mut *q.lock().unwrap());
+                if local.is_empty() {
+                    backoff.snooze();
+                    continue;
+                }
+                backoff.reset();
+                ran += local.len();
+                for f in local.drain(..) {
+                    f();
+                }
+            }
+        },
+    )
+}
+
+/// A cordyceps queue entry: the intrusive links plus the boxed closure.
+#[derive(Default)]
+struct Entry {
+    links: mpsc_queue::Links<Entry>,
+    f: std::cell::Cell<Option<Callback>>,
+}
+
+// SAFETY: entries are owned by `Pin<Box<Entry>>` handles, never move while linked (they are
+// heap-pinned), and `links` returns a pointer into the entry without creating a reference.
+unsafe impl Linked<mpsc_queue::Links<Entry>> for Entry {
+    type Handle = Pin<Box<Entry>>;
+
+    fn into_ptr(handle: Pin<Box<Entry>>) -> NonNull<Entry> {
+        // SAFETY: the box is leaked and only turned back into a pinned box by `from_ptr`.
+        NonNull::from(Box::leak(unsafe { Pin::into_inner_unchecked(handle) }))
+    }
+
+    unsafe fn from_ptr(ptr: NonNull<Entry>) -> Pin<Box<Entry>> {
+        // SAFETY: `ptr` came from `into_ptr` (the queue's contract), so it owns a pinned box.
+        unsafe { Pin::new_unchecked(Box::from_raw(ptr.as_ptr())) }
+    }
+
+    unsafe fn links(target: NonNull<Entry>) -> NonNull<mpsc_queue::Links<Entry>> {
+        // SAFETY: `target` is a live entry (the queue's contract); `&raw mut` avoids a reference,
+        // and a field of a non-null pointer is non-null.
+        unsafe { NonNull::new_unchecked(&raw mut (*target.as_ptr()).links) }
+    }
+}
+
+fn cordyceps(producers: usize, total: usize) -> Duration {
+    let q = Arc::new(MpscQueue::<Entry>::new_with_stub(Box::pin(Entry::default())));
+    let qp = q.clone();
+    run(
+        producers,
+        total,
+        move |n| {
+            for i in 0..n {
+                qp.enqueue(Box::pin(Entry {
+                    links: mpsc_queue::Links::new(),
+                    f: std::cell::Cell::new(Some(boxed(i))),
+                }));
+            }
+        },
+        |total| {
+            let consumer = q.consume();
+            let mut ran = 0;
+            let backoff = Backoff::new();
+            while ran < total {
+                match consumer.dequeue() {
+                    Some(e) => {
+                        (e.f.take().unwrap())();
+                        ran += 1;
+                        backoff.reset();
+                    }
+                    None => backoff.snooze(),
+                }
+            }
+        },
+    )
+}
+
+type Peer = (&'static str, fn(usize, usize) -> Duration);
+
+const PEERS: &[Peer] = &[
+    ("loopkit_inline", loopkit_inline),
+    ("loopkit_inline_handle", loopkit_inline_handle),
+    ("loopkit_boxed", loopkit_boxed),
+    ("crossbeam_channel", crossbeam_channel),
+    ("std_mpsc", std_mpsc),
+    ("segqueue", seg_queue),
+    ("tokio_unbounded", tokio_unbounded),
+    ("cordyceps", cordyceps),
+    ("mutex_vecdeque", mutex_deque),
+];
+
+fn throughput(c: &mut Criterion) {
+    for producers in [1usize, 2] {
+        let mut g = c.benchmark_group(format!("queue_throughput_{producers}p1c"));
+        g.throughput(Throughput::Elements(BATCH as u64));
+        g.sample_size(20);
+        for (name, f) in PEERS {
+            g.bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter_custom(|iters| f(producers, iters as usize * BATCH))
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, throughput);
+
+/// Wake-latency samples (ns): the producer sleeps so the consumer is parked, stamps a time,
+/// pushes a closure, and the closure measures the elapsed time when it starts.
+fn latency_samples(samples: usize, kind: &str) -> Vec<u64> {
+    let out = Arc::new(Mutex::new(Vec::with_capacity(samples)));
+    let record = |out: &Arc<Mutex<Vec<u64>>>, t0: Instant| {
+        let d = t0.elapsed().as_nanos() as u64;
+        out.lock().unwrap().push(d);
+    };
+    match kind {
+        "loopkit" => {
+            let (tx, mut rx) = queue::channel::<Callback>();
+            let consumer = thread::spawn(move || {
+                let mut ran = 0;
+                while ran < samples {
+                    ran += rx.run_pending();
+                    if ran < samples {
+                        rx.park();
+                    }
+                }
+            });
+            for _ in 0..samples {
+                thread::sleep(Duration::from_micros(200));
+                let out = out.clone();
+                let t0 = Instant::now();
+                tx.call_soon_detached(move || record(&out, t0)).unwrap();
+            }
+            consumer.join().unwrap();
+        }
+        "std_mpsc" => {
+            let (tx, rx) = std::sync::mpsc::channel::<Callback>();
+            let consumer = thread::spawn(move || {
+                for _ in 0..samples {
+                    rx.recv().unwrap()();
+                }
+            });
+            for _ in 0..samples {
+                thread::sleep(Duration::from_micros(200));
+                let out = out.clone();
+                let t0 = Instant::now();
+                tx.send(Box::new(move || record(&out, t0))).unwrap();
+            }
+            consumer.join().unwrap();
+        }
+        "crossbeam_channel" => {
+            let (tx, rx) = crossbeam_channel::unbounded::<Callback>();
+            let consumer = thread::spawn(move || {
+                for _ in 0..samples {
+                    rx.recv().unwrap()();
+                }
+            });
+            for _ in 0..samples {
+                thread::sleep(Duration::from_micros(200));
+                let out = out.clone();
+                let t0 = Instant::now();
+                tx.send(Box::new(move || record(&out, t0))).unwrap();
+            }
+            consumer.join().unwrap();
+        }
+        _ => unreachable!(),
+    }
+    let mut v = std::mem::take(&mut *out.lock().unwrap());
+    v.sort_unstable();
+    v
+}
+
+fn wake_latency() {
+    const SAMPLES: usize = 3_000;
+    println!("\nwake latency (push -> callback start on a parked consumer), {SAMPLES} samples, ns");
+    println!("| consumer | p50 | p90 | p99 |");
+    println!("|---|---|---|---|");
+    let pct = |v: &[u64], p: f64| v[((v.len() as f64 - 1.0) * p) as usize];
+    let mut p50s = Vec::new();
+    // Interleave the kinds twice so background load affects them alike; keep the second pass.
+    for pass in 0..2 {
+        for kind in ["loopkit", "std_mpsc", "crossbeam_channel"] {
+            let v = latency_samples(SAMPLES, kind);
+            if pass == 1 {
+                println!(
+                    "| {kind} | {} | {} | {} |",
+                    pct(&v, 0.5),
+                    pct(&v, 0.9),
+                    pct(&v, 0.99)
+                );
+                p50s.push((kind, pct(&v, 0.5)));
+            }
+        }
+    }
+    let ours = p50s[0].1 as f64;
+    let std = p50s[1].1 as f64;
+    println!("p50 ratio loopkit / std_mpsc = {:.2}", ours / std);
+}
+
+/// Interleaved throughput: `ROUNDS` rounds, each running every peer once on `ITEMS` items (the
+/// order rotates every round), then the median ns/item per peer and the ratios of those medians.
+/// On a shared, loaded machine this is steadier than comparing criterion's groups, which run one
+/// peer after another while the background load changes.
+fn interleaved_throughput() {
+    const ROUNDS: usize = 15;
+    const ITEMS: usize = 200_000;
+    for producers in [1usize, 2] {
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); PEERS.len()];
+        for round in 0..ROUNDS {
+            for k in 0..PEERS.len() {
+                let i = (k + round) % PEERS.len();
+                let d = (PEERS[i].1)(producers, ITEMS);
+                times[i].push(d.as_nanos() as f64 / ITEMS as f64);
+            }
+        }
+        let med: Vec<f64> = times
+            .iter_mut()
+            .map(|t| {
+                t.sort_by(|a, b| a.total_cmp(b));
+                t[t.len() / 2]
+            })
+            .collect();
+        let by = |name: &str| med[PEERS.iter().position(|p| p.0 == name).unwrap()];
+        let (cb, tokio) = (by("crossbeam_channel"), by("tokio_unbounded"));
+        println!(
+            "\ninterleaved throughput {producers}P1C, one closure per item, median of {ROUNDS} rounds x {ITEMS} items"
+        );
+        println!("| queue | ns/item (median) | Mitems/s | vs crossbeam-channel | vs tokio |");
+        println!("|---|---|---|---|---|");
+        for (i, (name, _)) in PEERS.iter().enumerate() {
+            println!(
+                "| {name} | {:.1} | {:.2} | {:.2}x | {:.2}x |",
+                med[i],
+                1e3 / med[i],
+                cb / med[i],
+                tokio / med[i]
+            );
+        }
+    }
+}
+
+/// The name filter criterion was given, if any (skipping the values of criterion's flags).
+fn name_filter() -> Option<String> {
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a.starts_with("--") {
+            let takes_value = [
+                "--warm-up-time",
+                "--measurement-time",
+                "--sample-size",
+                "--save-baseline",
+                "--baseline",
+                "--profile-time",
+                "--noise-threshold",
+                "--significance-level",
+                "--confidence-level",
+                "--nresamples",
+                "--output-format",
+                "--color",
+            ];
+            if takes_value.contains(&a.as_str()) {
+                args.next();
+            }
+        } else if !a.starts_with('-') {
+            return Some(a);
+        }
+    }
+    None
+}
+
+fn main() {
+    let filter = name_filter();
+    if filter.as_deref().is_none_or(|f| "wake_latency".contains(f)) {
+        wake_latency();
+    }
+    if filter.as_deref().is_none_or(|f| "interleaved".contains(f)) {
+        interleaved_throughput();
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -28,6 +28,12 @@ mod imp {
         loom::model(f)
     }
 
+    /// Collects `iter` into an `Arc<[T]>` in one allocation when the iterator's length is
+    /// exact (`TrustedLen`), through std's `Arc<[T]>: FromIterator` and loom's `Arc::from_std`.
+    pub(crate) fn arc_slice<T, I: IntoIterator<Item = T>>(iter: I) -> Arc<[T]> {
+        Arc::from_std(iter.into_iter().collect::<std::sync::Arc<[T]>>())
+    }
+
     /// A spin-wait hint; under loom it yields so the model can make progress.
     #[inline]
     pub(crate) fn spin_loop() {
@@ -51,6 +57,12 @@ mod imp {
         F: Fn() + Sync + Send + 'static,
     {
         f()
+    }
+
+    /// Collects `iter` into an `Arc<[T]>`: one allocation when the iterator's length is exact
+    /// (`TrustedLen`). loom's `Arc` has no `FromIterator`, hence this helper.
+    pub(crate) fn arc_slice<T, I: IntoIterator<Item = T>>(iter: I) -> Arc<[T]> {
+        iter.into_iter().collect()
     }
 
     /// A spin-wait hint (`std::hint::spin_loop`).

@@ -1,7 +1,5 @@
 #![no_main]
-// Placeholder until the list op routine lands.
+//! Fuzzes op sequences on two lists against `VecDeque` models (the routine the proptest uses).
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = data;
-});
+fuzz_target!(|data: &[u8]| loopkit::list::ops::run(&loopkit::list::ops::decode(data)));

@@ -1,1 +1,732 @@
-//! `hamt` (in progress).
+//! A persistent hash array mapped trie in the CHAMP layout.
+//!
+//! [`Hamt`] is an immutable map with structural sharing: [`Clone`] is O(1), and every update
+//! ([`insert`](Hamt::insert), [`remove`](Hamt::remove)) returns a new map that shares all but
+//! the changed path with the old one. The `_mut` forms ([`insert_mut`](Hamt::insert_mut),
+//! [`remove_mut`](Hamt::remove_mut)) change the nodes this map owns alone in place and copy only
+//! the shared ones. Maps are `Send + Sync` when `K`, `V` and `S` are, so a copy can be handed to
+//! another thread at the cost of one reference-count increment.
+//!
+//! The layout follows Steindorfer & Vinju, *Optimizing Hash-Array Mapped Tries for Fast and Lean
+//! Immutable JVM Collections* (OOPSLA 2015): each node has a `datamap` for the slots that hold an
+//! entry inline and a separate `nodemap` for the slots that hold a sub-node, with two exact-size
+//! arrays. The shape of the trie depends only on the key set (and the hasher), so equal maps have
+//! equal shapes and [`PartialEq`] compares node by node, skipping sub-trees the two maps share.
+//! See `docs/hamt.md` for the node layout, how hashes are split and the rejected alternatives.
+//!
+//! # Complexity
+//!
+//! `n` is the number of entries; the trie has at most 13 levels (64-bit hash, 5 bits a level), and
+//! about log<sub>32</sub> n for well-spread hashes. "path" is that depth.
+//!
+//! | operation | time | allocation |
+//! |---|---|---|
+//! | [`clone`](Clone::clone), [`len`](Hamt::len), [`is_empty`](Hamt::is_empty), [`ptr_eq`](Hamt::ptr_eq) | O(1) | none |
+//! | [`get`](Hamt::get), [`contains_key`](Hamt::contains_key), [`get_key_value`](Hamt::get_key_value) | O(path) | none |
+//! | [`insert`](Hamt::insert), [`remove`](Hamt::remove) (persistent) | O(32 · path) copies | one node per level |
+//! | [`insert_mut`](Hamt::insert_mut), [`remove_mut`](Hamt::remove_mut), unique map | O(path) | one `realloc` |
+//! | the same on a map that shares nodes | O(32 · path) for the shared part | one node per shared level |
+//! | [`iter`](Hamt::iter), [`keys`](Hamt::keys), [`values`](Hamt::values) | O(n) total | none |
+//! | `==` of two maps derived from each other | O(changed paths) | none |
+//! | `==` of unrelated maps | O(n) (node by node, or lookups if hashers differ) | none |
+//!
+//! Hash collisions (equal 64-bit hashes) go into a collision node at the last level, searched
+//! linearly.
+//!
+//! # Examples
+//!
+//! ```
+//! use loopkit::hamt::Hamt;
+//!
+//! let empty: Hamt<&str, i32> = Hamt::new();
+//! let one = empty.insert("a", 1);
+//! let two = one.insert("b", 2);
+//! assert_eq!(empty.len(), 0);
+//! assert_eq!(one.get("a"), Some(&1));
+//! assert_eq!(two.len(), 2);
+//!
+//! // Setting a key to the value it already has, or removing an absent key, changes nothing.
+//! assert!(two.insert("b", 2).ptr_eq(&two));
+//! assert!(two.remove("zzz").ptr_eq(&two));
+//!
+//! // The shape is canonical: a map built in another order is equal (and compares fast).
+//! let again = Hamt::new().insert("b", 2).insert("a", 1);
+//! assert_eq!(two.len(), again.len());
+//! assert_eq!(two, again);
+//! ```
+
+mod iter;
+mod node;
+
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod ops;
+
+#[cfg(test)]
+mod loom_models;
+#[cfg(test)]
+mod tests;
+
+pub use iter::{Iter, Keys, Values};
+
+use crate::loom::Arc;
+use core::borrow::Borrow;
+use core::fmt;
+use core::hash::{BuildHasher, Hash, Hasher};
+use core::ops::Index;
+use node::{bit_at, entry, hash_key, header, index, Node, Removed, Slot, BITS, LEVELS};
+
+/// The default hasher: [`foldhash::fast::RandomState`].
+pub type DefaultHasher = foldhash::fast::RandomState;
+
+/// A persistent hash map (CHAMP hash array mapped trie) with O(1) clone and structural sharing.
+///
+/// See the [module docs](self) for the complexity table and the layout.
+///
+/// Equality of values, where the map needs it:
+/// - [`insert`](Hamt::insert) uses `V: PartialEq` (`==`): inserting a value equal to the stored
+///   one returns a map that is [`ptr_eq`](Hamt::ptr_eq) to `self`;
+/// - [`insert_with`](Hamt::insert_with) takes the test as a closure, e.g. `Arc::ptr_eq` for
+///   values that are `Arc`s without `PartialEq`, or `|_, _| false` to always replace;
+/// - [`insert_mut`](Hamt::insert_mut) never compares values: it always stores the new one.
+///
+/// A key that is already present keeps its stored key object; only the value is replaced
+/// (as in `std::collections::HashMap::insert`).
+///
+/// # Panics and panic safety
+///
+/// If `K::hash`, `K::eq`, `K::clone` or `V::clone` panics during an operation, every map that
+/// existed before it (including `self`, for the `_mut` forms) is left intact and usable: user
+/// code runs only before a node is changed. A panicking `Drop` is not guarded against.
+///
+/// # Examples
+///
+/// ```
+/// use loopkit::hamt::Hamt;
+///
+/// let mut m = Hamt::new();
+/// assert_eq!(m.insert_mut("x", 1), None);
+/// let snapshot = m.clone(); // O(1)
+/// assert_eq!(m.insert_mut("x", 2), Some(1));
+/// assert_eq!(m.remove_mut("x"), Some(2));
+/// assert!(m.is_empty());
+/// assert_eq!(snapshot["x"], 1); // untouched
+/// ```
+pub struct Hamt<K, V, S = DefaultHasher> {
+    root: Node<K, V>,
+    len: usize,
+    hasher: Arc<S>,
+}
+
+impl<K, V> Hamt<K, V, DefaultHasher> {
+    /// An empty map with a randomly seeded [`DefaultHasher`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// let m: Hamt<u64, u64> = Hamt::new();
+    /// assert!(m.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Self::with_hasher(DefaultHasher::default())
+    }
+}
+
+impl<K, V, S> Hamt<K, V, S> {
+    /// An empty map that hashes keys with `hasher`.
+    ///
+    /// Maps derived from this one (by clone, insert, remove) share the hasher; equality of two
+    /// maps with different hasher instances falls back to lookups when the shapes differ.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// use std::collections::hash_map::RandomState;
+    ///
+    /// let m = Hamt::with_hasher(RandomState::new()).insert(1, "one");
+    /// assert_eq!(m.get(&1), Some(&"one"));
+    /// ```
+    pub fn with_hasher(hasher: S) -> Self {
+        Hamt {
+            root: node::empty(),
+            len: 0,
+            hasher: Arc::new(hasher),
+        }
+    }
+
+    /// The hasher this map uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// let m: Hamt<u8, u8> = Hamt::new();
+    /// let _h: &foldhash::fast::RandomState = m.hasher();
+    /// ```
+    pub fn hasher(&self) -> &S {
+        &self.hasher
+    }
+
+    /// Number of entries. O(1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// assert_eq!(Hamt::new().insert(1, 1).insert(2, 2).len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the map has no entries. O(1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// assert!(Hamt::<u8, u8>::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the two maps are the same version: they share their root node. Implies `==`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// let a = Hamt::new().insert(1, 1);
+    /// let b = a.clone();
+    /// assert!(a.ptr_eq(&b));
+    /// assert!(!a.ptr_eq(&a.insert(2, 2)));
+    /// ```
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.root, &other.root)
+    }
+
+    /// Iterates over `(&K, &V)` in canonical (hash) order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// let m: Hamt<u8, u8> = (0..4).map(|i| (i, i)).collect();
+    /// assert_eq!(m.iter().filter(|(k, v)| k == v).count(), 4);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        Iter::new(&self.root, self.len)
+    }
+
+    /// Iterates over the keys.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// let m = Hamt::new().insert("k", 0);
+    /// assert_eq!(m.keys().collect::<Vec<_>>(), [&"k"]);
+    /// ```
+    pub fn keys(&self) -> Keys<'_, K, V> {
+        Keys(self.iter())
+    }
+
+    /// Iterates over the values.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// let m = Hamt::new().insert("k", 7);
+    /// assert_eq!(m.values().collect::<Vec<_>>(), [&7]);
+    /// ```
+    pub fn values(&self) -> Values<'_, K, V> {
+        Values(self.iter())
+    }
+}
+
+impl<K, V, S: BuildHasher> Hamt<K, V, S> {
+    /// The value stored for `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// let m = Hamt::new().insert(String::from("a"), 1);
+    /// assert_eq!(m.get("a"), Some(&1)); // Borrow<str>
+    /// assert_eq!(m.get("b"), None);
+    /// ```
+    #[inline]
+    pub fn get<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.get_key_value(key).map(|(_, v)| v)
+    }
+
+    /// The stored key and value for `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// let m = Hamt::new().insert(String::from("a"), 1);
+    /// assert_eq!(m.get_key_value("a"), Some((&String::from("a"), &1)));
+    /// ```
+    #[inline]
+    pub fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = hash_key(&*self.hasher, key);
+        node::get(&self.root, hash, key)
+    }
+
+    /// Whether `key` is present.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// let m = Hamt::new().insert(3u8, ());
+    /// assert!(m.contains_key(&3));
+    /// assert!(!m.contains_key(&4));
+    /// ```
+    #[inline]
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.get_key_value(key).is_some()
+    }
+}
+
+impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
+    /// A new map with `key` set to `value`; `self` is unchanged.
+    ///
+    /// If `key` is present with a value `==` to `value`, returns a clone of `self`
+    /// ([`ptr_eq`](Hamt::ptr_eq) to it). Use [`insert_with`](Hamt::insert_with) to choose the test.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// let a = Hamt::new().insert("k", 1);
+    /// let b = a.insert("k", 2);
+    /// assert_eq!((a["k"], b["k"]), (1, 2));
+    /// assert!(b.insert("k", 2).ptr_eq(&b));
+    /// ```
+    pub fn insert(&self, key: K, value: V) -> Self
+    where
+        V: PartialEq,
+    {
+        self.insert_with(key, value, |old, new| old == new)
+    }
+
+    /// A new map with `key` set to `value`, unless `key` is present and `same(stored, &value)`
+    /// returns true, in which case a clone of `self` (`ptr_eq` to it) is returned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// use std::sync::Arc;
+    ///
+    /// let v = Arc::new(5);
+    /// let a = Hamt::new().insert_with("k", v.clone(), Arc::ptr_eq);
+    /// assert!(a.insert_with("k", v.clone(), Arc::ptr_eq).ptr_eq(&a));
+    /// assert!(!a.insert_with("k", Arc::new(5), Arc::ptr_eq).ptr_eq(&a));
+    /// ```
+    pub fn insert_with<F>(&self, key: K, value: V, same: F) -> Self
+    where
+        F: FnOnce(&V, &V) -> bool,
+    {
+        let hash = hash_key(&*self.hasher, &key);
+        match node::inserted(&self.root, 0, hash, key, value, &*self.hasher, same) {
+            None => self.clone(),
+            Some((root, old)) => Hamt {
+                len: self.len + usize::from(old.is_none()),
+                root,
+                hasher: self.hasher.clone(),
+            },
+        }
+    }
+
+    /// Sets `key` to `value` in place and returns the old value. Nodes this map owns alone are
+    /// changed in place; nodes shared with other maps are copied (the others never see the
+    /// change). On a shared node the returned old value is a clone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// let mut m = Hamt::new();
+    /// assert_eq!(m.insert_mut(1, "a"), None);
+    /// assert_eq!(m.insert_mut(1, "b"), Some("a"));
+    /// assert_eq!(m[&1], "b");
+    /// ```
+    pub fn insert_mut(&mut self, key: K, value: V) -> Option<V> {
+        let hash = hash_key(&*self.hasher, &key);
+        let old = node::insert_mut(&mut self.root, 0, hash, key, value, &*self.hasher);
+        self.len += usize::from(old.is_none());
+        old
+    }
+
+    /// A new map without `key`; a clone of `self` (`ptr_eq` to it) if `key` is absent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// let a = Hamt::new().insert(1, ()).insert(2, ());
+    /// let b = a.remove(&1);
+    /// assert_eq!((a.len(), b.len()), (2, 1));
+    /// assert!(b.remove(&1).ptr_eq(&b));
+    /// ```
+    pub fn remove<Q>(&self, key: &Q) -> Self
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.remove_entry(key).0
+    }
+
+    /// A new map without `key`, and the removed entry (cloned from the shared node).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// let a = Hamt::new().insert("k", 1);
+    /// let (b, old) = a.remove_entry("k");
+    /// assert_eq!(old, Some(("k", 1)));
+    /// assert!(b.is_empty());
+    /// ```
+    pub fn remove_entry<Q>(&self, key: &Q) -> (Self, Option<(K, V)>)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = hash_key(&*self.hasher, key);
+        match node::removed(&self.root, 0, hash, key, true) {
+            None => (self.clone(), None),
+            Some((Removed::Node(root), (k, v))) => {
+                let e = (k.clone(), v.clone());
+                let map = Hamt {
+                    root,
+                    len: self.len - 1,
+                    hasher: self.hasher.clone(),
+                };
+                (map, Some(e))
+            }
+            Some((Removed::Single(..), _)) => unreachable!("the root never collapses"),
+        }
+    }
+
+    /// Removes `key` in place and returns its value. Nodes this map owns alone are changed in
+    /// place; shared ones are copied. Removing an absent key changes nothing (no copy).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// let mut m = Hamt::new().insert(1, "a");
+    /// let before = m.clone();
+    /// assert_eq!(m.remove_mut(&2), None);
+    /// assert!(m.ptr_eq(&before));
+    /// assert_eq!(m.remove_mut(&1), Some("a"));
+    /// assert!(m.is_empty() && before.len() == 1);
+    /// ```
+    pub fn remove_mut<Q>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = hash_key(&*self.hasher, key);
+        let old = node::remove_mut(&mut self.root, 0, hash, key, true).map(|(out, single)| {
+            debug_assert!(single.is_none(), "the root never collapses");
+            out.1
+        });
+        self.len -= usize::from(old.is_some());
+        old
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> Hamt<K, V, S> {
+    /// Checks every invariant and panics with a labelled message if one fails: bitmaps disjoint
+    /// and within the node width, array lengths equal to the bit counts, every key in the slot
+    /// its hash names at every level, canonical form (no sub-node with fewer than two entries),
+    /// collision nodes only at the last level with two or more distinct keys of one hash, and
+    /// `len()` equal to the number of entries. O(n); for tests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// let m: Hamt<u32, u32> = (0..100).map(|i| (i, i)).collect();
+    /// m.assert_valid();
+    /// ```
+    pub fn assert_valid(&self) {
+        let n = self.check_node(&self.root, 0, 0, true);
+        assert_eq!(
+            n, self.len,
+            "len: {} entries in the trie, len() says {}",
+            n, self.len
+        );
+    }
+
+    fn check_node(&self, node: &[Slot<K, V>], depth: u32, prefix: u64, root: bool) -> usize {
+        let width = 1u32 << BITS;
+        let width_mask = if width >= 32 {
+            u32::MAX
+        } else {
+            (1u32 << width) - 1
+        };
+        let shift = depth * BITS;
+        let low = |h: u64| {
+            if shift >= 64 {
+                h
+            } else {
+                h & ((1u64 << shift) - 1)
+            }
+        };
+        assert!(
+            matches!(node.first(), Some(Slot::Header { .. })),
+            "depth {depth}: no header"
+        );
+        assert!(
+            !node[1..].iter().any(|s| matches!(s, Slot::Header { .. })),
+            "depth {depth}: a header (placeholder) left among the slots"
+        );
+        let (datamap, nodemap) = header(node);
+        if depth == LEVELS {
+            assert!(datamap == 0 && nodemap == 0, "collision node with bitmaps");
+            assert!(
+                node[1..].iter().all(|s| matches!(s, Slot::Entry(..))),
+                "collision node with sub-nodes"
+            );
+            let n = node.len() - 1;
+            assert!(n >= 2, "collision node with {n} entries");
+            let h0 = hash_key(&*self.hasher, entry(&node[1]).0);
+            assert_eq!(low(h0), prefix, "collision node under the wrong prefix");
+            for (i, s) in node[1..].iter().enumerate() {
+                let k = entry(s).0;
+                assert_eq!(
+                    hash_key(&*self.hasher, k),
+                    h0,
+                    "collision node with two hashes"
+                );
+                assert!(
+                    !node[1..1 + i].iter().any(|s2| entry(s2).0 == k),
+                    "duplicate key in collision"
+                );
+            }
+            return n;
+        }
+        assert_eq!(
+            datamap & nodemap,
+            0,
+            "depth {depth}: datamap and nodemap overlap"
+        );
+        assert_eq!(
+            datamap & !width_mask,
+            0,
+            "depth {depth}: datamap wider than a node"
+        );
+        assert_eq!(
+            nodemap & !width_mask,
+            0,
+            "depth {depth}: nodemap wider than a node"
+        );
+        let ndata = datamap.count_ones() as usize;
+        let nnodes = nodemap.count_ones() as usize;
+        assert_eq!(
+            node.len(),
+            1 + ndata + nnodes,
+            "depth {depth}: slot count vs bitmaps"
+        );
+        assert!(
+            node[1..1 + ndata]
+                .iter()
+                .all(|s| matches!(s, Slot::Entry(..))),
+            "depth {depth}: entries first"
+        );
+        assert!(
+            node[1 + ndata..]
+                .iter()
+                .all(|s| matches!(s, Slot::Child(..))),
+            "depth {depth}: then sub-nodes"
+        );
+        for (r, s) in node[1..1 + ndata].iter().enumerate() {
+            let h = hash_key(&*self.hasher, entry(s).0);
+            assert_eq!(
+                low(h),
+                prefix,
+                "depth {depth}: entry under the wrong prefix"
+            );
+            let bit = bit_at(h, depth);
+            assert!(
+                datamap & bit != 0,
+                "depth {depth}: entry in a slot its hash does not name"
+            );
+            assert_eq!(
+                index(datamap, bit),
+                r,
+                "depth {depth}: entries out of slot order"
+            );
+        }
+        let mut total = ndata;
+        let mut map = nodemap;
+        // Sub-nodes are stored in reverse slot order.
+        for s in node[1 + ndata..].iter().rev() {
+            let Slot::Child(c) = s else { unreachable!() };
+            let slot = u64::from(map.trailing_zeros());
+            map &= map - 1;
+            let n = self.check_node(c, depth + 1, prefix | (slot << (depth * BITS)), false);
+            assert!(
+                n >= 2,
+                "depth {depth}: sub-node with {n} entries (not canonical)"
+            );
+            total += n;
+        }
+        if !root {
+            assert!(
+                total >= 2,
+                "depth {depth}: non-root node with {total} entries"
+            );
+        }
+        total
+    }
+}
+
+impl<K, V, S> Hamt<K, V, S> {
+    /// The trie's shape in pre-order: `(depth, datamap, nodemap, entries in node)`. For tests
+    /// that compare shapes (collision nodes report their size; their order is not compared).
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn shape(&self) -> Vec<(u32, u32, u32, usize)> {
+        fn walk<K, V>(n: &[Slot<K, V>], depth: u32, out: &mut Vec<(u32, u32, u32, usize)>) {
+            let (datamap, nodemap) = header(n);
+            let entries = n.iter().filter(|s| matches!(s, Slot::Entry(..))).count();
+            out.push((depth, datamap, nodemap, entries));
+            for s in n[1..].iter().rev() {
+                if let Slot::Child(c) = s {
+                    walk(c, depth + 1, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root, 0, &mut out);
+        out
+    }
+
+    /// Depth of the deepest node (0 for a root-only trie). For tests.
+    #[cfg(test)]
+    pub(crate) fn depth(&self) -> u32 {
+        self.shape().iter().map(|s| s.0).max().unwrap_or(0)
+    }
+}
+
+impl<K, V, S> Clone for Hamt<K, V, S> {
+    /// O(1): one reference-count increment for the root and one for the hasher.
+    fn clone(&self) -> Self {
+        Hamt {
+            root: self.root.clone(),
+            len: self.len,
+            hasher: self.hasher.clone(),
+        }
+    }
+}
+
+impl<K, V, S: Default> Default for Hamt<K, V, S> {
+    fn default() -> Self {
+        Self::with_hasher(S::default())
+    }
+}
+
+impl<K: Eq + Hash, V: PartialEq, S: BuildHasher> PartialEq for Hamt<K, V, S> {
+    /// Node-by-node comparison that skips sub-trees shared by pointer: O(changed paths) for
+    /// maps derived from each other. Maps with different hasher instances whose shapes differ
+    /// are compared by lookups (O(n)).
+    fn eq(&self, other: &Self) -> bool {
+        if self.len != other.len {
+            return false;
+        }
+        if node::eq_tree(&self.root, &other.root, 0) {
+            return true;
+        }
+        // Same hasher instance: equal key sets would have equal shapes, so this is final.
+        if Arc::ptr_eq(&self.hasher, &other.hasher) {
+            return false;
+        }
+        self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+impl<K: Eq + Hash, V: Eq, S: BuildHasher> Eq for Hamt<K, V, S> {}
+
+impl<K: Hash, V: Hash, S> Hash for Hamt<K, V, S> {
+    /// Order-independent: the wrapping sum of a fixed-seed hash of each entry, then the length.
+    /// O(n), so it agrees with `==` for maps with different hashers.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let fixed = foldhash::fast::FixedState::with_seed(0x6c6f_6f70_6b69_74);
+        let sum = self
+            .iter()
+            .fold(0u64, |acc, e| acc.wrapping_add(fixed.hash_one(e)));
+        state.write_usize(self.len);
+        state.write_u64(sum);
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for Hamt<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K, V, S, Q> Index<&Q> for Hamt<K, V, S>
+where
+    K: Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+    S: BuildHasher,
+{
+    type Output = V;
+
+    /// # Panics
+    ///
+    /// If `key` is absent.
+    fn index(&self, key: &Q) -> &V {
+        self.get(key).expect("Hamt: key not present")
+    }
+}
+
+impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher + Default> FromIterator<(K, V)>
+    for Hamt<K, V, S>
+{
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut m = Self::default();
+        m.extend(iter);
+        m
+    }
+}
+
+impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Extend<(K, V)> for Hamt<K, V, S> {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert_mut(k, v);
+        }
+    }
+}
+
+impl<'a, K, V, S> IntoIterator for &'a Hamt<K, V, S> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = Iter<'a, K, V>;
+    fn into_iter(self) -> Iter<'a, K, V> {
+        self.iter()
+    }
+}

@@ -28,18 +28,37 @@ pub struct Iter<'a, T: Linked<Tag>, Tag = ()> {
     head: NonNull<Links<T>>,
     tail: NonNull<Links<T>>,
     remaining: usize,
+    offset: usize,
     _list: PhantomData<&'a List<T, Tag>>,
 }
 
-impl<T: Linked<Tag>, Tag> Iter<'_, T, Tag> {
+impl<'a, T: Linked<Tag>, Tag> Iter<'a, T, Tag> {
     #[inline]
-    pub(super) fn new(head: NonNull<Links<T>>, tail: NonNull<Links<T>>, len: usize) -> Self {
+    pub(super) fn new(
+        head: NonNull<Links<T>>,
+        tail: NonNull<Links<T>>,
+        len: usize,
+        offset: usize,
+    ) -> Self {
         Self {
             head,
             tail,
             remaining: len,
+            offset,
             _list: PhantomData,
         }
+    }
+
+    /// The node holding `links`.
+    ///
+    /// # Safety
+    ///
+    /// `links` is a node of the borrowed list, as stored in its ring.
+    #[inline(always)]
+    unsafe fn node(&self, links: NonNull<Links<T>>) -> &'a T {
+        // SAFETY: `links` is `node + offset` with the node's provenance (`List::node_of`); the
+        // list is borrowed for `'a`, so the node stays linked and alive for `'a`.
+        unsafe { links.byte_sub(self.offset).cast::<T>().as_ref() }
     }
 }
 
@@ -57,7 +76,7 @@ impl<'a, T: Linked<Tag>, Tag> Iterator for Iter<'a, T, Tag> {
         // (no node can leave it, so the node outlives `'a`, and no links change meanwhile).
         unsafe {
             self.head = Links::next(cur);
-            Some(Links::node(cur).as_ref())
+            Some(self.node(cur))
         }
     }
 
@@ -78,7 +97,7 @@ impl<'a, T: Linked<Tag>, Tag> DoubleEndedIterator for Iter<'a, T, Tag> {
         // SAFETY: as in `next`.
         unsafe {
             self.tail = Links::prev(cur);
-            Some(Links::node(cur).as_ref())
+            Some(self.node(cur))
         }
     }
 }
@@ -92,6 +111,7 @@ impl<T: Linked<Tag>, Tag> Clone for Iter<'_, T, Tag> {
             head: self.head,
             tail: self.tail,
             remaining: self.remaining,
+            offset: self.offset,
             _list: PhantomData,
         }
     }
@@ -228,7 +248,7 @@ impl<'a, T: Linked<Tag>, Tag> CursorMut<'a, T, Tag> {
         }
         // SAFETY: `current` is a node of the list (not the sentinel), alive while linked; the
         // returned borrow ends before the cursor can change the list.
-        Some(unsafe { Links::node(self.current).as_ref() })
+        Some(unsafe { self.list.node_of(self.current).as_ref() })
     }
 
     /// Moves to the next node (from the back node to the ghost, from the ghost to the front).

@@ -74,14 +74,13 @@ pub struct Links<T> {
 }
 
 /// The cells behind [`Links`]. `next`/`prev` point to the neighbours' links (or the list's
-/// sentinel), `owner` is the address of the holding list's sentinel (null: not linked), `node`
-/// is the pointer `Linked::into_ptr` returned for this node (it carries the handle's provenance,
-/// so the handle is rebuilt from it and never from a caller's `&T`).
+/// sentinel); they are the pointers `Linked::links` returned for the neighbours' handles, so
+/// they carry the whole node's provenance and the node is found from them by subtracting the
+/// field offset. `owner` is the address of the holding list's sentinel (null: not linked).
 struct LinksInner<T> {
     next: *mut Links<T>,
     prev: *mut Links<T>,
     owner: *const (),
-    node: *mut T,
     _pin: PhantomPinned,
 }
 
@@ -113,10 +112,13 @@ unsafe impl<T> Send for Links<T> {}
 /// 2. **Round trip.** `from_ptr(into_ptr(h))` returns a handle that owns the node exactly as `h`
 ///    did. `from_ptr` is only called with pointers returned by `into_ptr`.
 /// 3. **Links field.** `links(ptr)` returns a pointer to a `Links<Self>` field inside the node
-///    `ptr` points to, the same field on every call for that node and tag. It must not read or
+///    `ptr` points to: the same field for every node of the type and tag, so `links(ptr)` is
+///    always `ptr` plus one fixed byte offset (the list finds a node from its links by
+///    subtracting it, and panics if it ever sees two different offsets). It must not read or
 ///    write the node, and must not create a reference to it or to the field: project with
-///    `&raw mut (*ptr.as_ptr()).field` (a `&`/`&mut` would shrink the pointer's provenance and
-///    invalidate the list's pointers under Stacked Borrows).
+///    `&raw mut (*ptr.as_ptr()).field`, so the result keeps `ptr`'s provenance over the whole
+///    node (a `&`/`&mut` would shrink it to the field, and rebuilding the handle from it would
+///    be undefined behaviour).
 /// 4. **Private links.** Nothing but the `List` API touches the `Links` field while the node
 ///    exists (in practice: keep the field private to your module and do not `mem::swap`,
 ///    `mem::replace` or overwrite it). Distinct tags should use distinct fields; if two tags
@@ -246,7 +248,6 @@ impl<T> Links<T> {
                 next: ptr::null_mut(),
                 prev: ptr::null_mut(),
                 owner: ptr::null(),
-                node: ptr::null_mut(),
                 _pin: PhantomPinned,
             }),
         }
@@ -261,7 +262,6 @@ impl<T> Links<T> {
                 next: ptr::null_mut(),
                 prev: ptr::null_mut(),
                 owner: ptr::null(),
-                node: ptr::null_mut(),
                 _pin: PhantomPinned,
             }),
         }
@@ -340,21 +340,6 @@ impl<T> Links<T> {
         unsafe { (*this.as_ptr()).inner.with(|p| (*p).owner) }
     }
 
-    /// Reads `node`: the pointer `into_ptr` returned for the node holding these links.
-    ///
-    /// # Safety
-    ///
-    /// As for [`Links::next`], and the links are linked (not a sentinel).
-    #[inline(always)]
-    pub(super) unsafe fn node(this: NonNull<Self>) -> NonNull<T> {
-        // SAFETY: `this` is live (caller); a linked node's `node` was set from `into_ptr`.
-        unsafe {
-            (*this.as_ptr())
-                .inner
-                .with(|p| NonNull::new_unchecked((*p).node))
-        }
-    }
-
     /// Writes `next`.
     ///
     /// # Safety
@@ -396,7 +381,7 @@ impl<T> Links<T> {
         unsafe { (*this.as_ptr()).inner.with_mut(|p| (*p).owner = owner) }
     }
 
-    /// Writes all four cells of a node being linked.
+    /// Writes the three cells of a node being linked.
     ///
     /// # Safety
     ///
@@ -407,7 +392,6 @@ impl<T> Links<T> {
         prev: NonNull<Self>,
         next: NonNull<Self>,
         owner: *const (),
-        node: NonNull<T>,
     ) {
         // SAFETY: `this` is live and not accessed elsewhere (caller).
         unsafe {
@@ -415,7 +399,6 @@ impl<T> Links<T> {
                 (*p).prev = prev.as_ptr();
                 (*p).next = next.as_ptr();
                 (*p).owner = owner;
-                (*p).node = node.as_ptr();
             });
         }
     }

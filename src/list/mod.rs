@@ -3,9 +3,9 @@
 //! Nodes embed their own [`Links`] and are reached through the [`Linked`] trait, so linking a
 //! node never allocates: the list stores the pointer the node's owning handle (`Box`, `Rc`,
 //! `Arc`, ...) turned into, and gives the handle back when the node leaves. The list is
-//! circular around a sentinel that lives on the heap, so every insertion and removal is the same
-//! four pointer writes with no special case for the ends, and moving the [`List`] value moves
-//! only two words.
+//! circular around a sentinel that lives on the heap, so every insertion and removal rewrites
+//! the same neighbour pointers with no special case for the ends, and the [`List`] value can move
+//! freely (nodes point to the sentinel, never to the `List`).
 //!
 //! Unlike CPython's `llist_*` (and Linux `list_head`), misuse is an error, never corruption:
 //!
@@ -64,6 +64,7 @@ use core::ptr::NonNull;
 
 mod cursor;
 mod doc_node;
+mod impls;
 mod links;
 
 #[cfg(any(test, fuzzing))]
@@ -187,7 +188,17 @@ where
 {
     /// Heap-pinned sentinel: `next` is the front, `prev` the back; points to itself when empty.
     sentinel: NonNull<Links<T>>,
+    /// Copy of `sentinel.next` (the sentinel when empty): the ends are cached in the `List`
+    /// value, at a fixed address, so `push_*`/`pop_*` read them without waiting for a store
+    /// whose address came from a load (the sentinel's `prev`/`next` are written through
+    /// neighbour pointers).
+    head: NonNull<Links<T>>,
+    /// Copy of `sentinel.prev` (the sentinel when empty).
+    tail: NonNull<Links<T>>,
     len: usize,
+    /// Byte offset of the `Links` field in `T` (`Linked` point 3), learnt from the first push;
+    /// `usize::MAX` until then. A node is found from its links by subtracting it.
+    offset: usize,
     _handles: PhantomData<T::Handle>,
     _tag: PhantomData<fn() -> Tag>,
 }
@@ -229,7 +240,10 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
         }
         Self {
             sentinel,
+            head: sentinel,
+            tail: sentinel,
             len: 0,
+            offset: usize::MAX,
             _handles: PhantomData,
             _tag: PhantomData,
         }
@@ -282,9 +296,7 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
     /// See [`List`] and [`AlreadyLinked`].
     #[inline]
     pub fn push_back(&mut self, handle: T::Handle) -> Result<(), AlreadyLinked<T::Handle>> {
-        // SAFETY: the sentinel is live while `self` is.
-        let tail = unsafe { Links::prev(self.sentinel) };
-        self.insert_between(handle, tail, self.sentinel)
+        self.insert_between(handle, self.tail, self.sentinel)
     }
 
     /// Prepends a node at the front; returns the handle in [`AlreadyLinked`] if the node is
@@ -303,9 +315,7 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
     /// ```
     #[inline]
     pub fn push_front(&mut self, handle: T::Handle) -> Result<(), AlreadyLinked<T::Handle>> {
-        // SAFETY: the sentinel is live while `self` is.
-        let head = unsafe { Links::next(self.sentinel) };
-        self.insert_between(handle, self.sentinel, head)
+        self.insert_between(handle, self.sentinel, self.head)
     }
 
     /// Links the node of `handle` between the adjacent `prev` and `next` of this list.
@@ -319,6 +329,13 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
         let node = T::into_ptr(handle);
         // SAFETY: `into_ptr` returned a live node (`Linked` point 1).
         let links = unsafe { T::links(node) };
+        // A constant after inlining (`Linked` point 3), so this is one predicted compare.
+        let offset = (links.as_ptr() as usize).wrapping_sub(node.as_ptr() as usize);
+        if offset != self.offset {
+            // By value: passing `&mut self` to an out-of-line call would let LLVM assume the
+            // list escapes, and reload its fields after every store through a node pointer.
+            self.offset = Self::learn_offset(self.offset, self.len, offset, node);
+        }
         // SAFETY: the node is live; `Links` is not `Sync` (or `Linked` point 6 holds), so nobody
         // else touches its links now.
         if unsafe { !Links::owner(links).is_null() } {
@@ -327,13 +344,52 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
         }
         // SAFETY: `prev`/`next` are adjacent links of this list (sentinel or nodes it holds, all
         // live while linked), `links` is the unlinked node's; `&mut self` excludes other access.
+        // `links` came from `into_ptr`'s pointer by projection, so it keeps the node's
+        // provenance, and the neighbours store it.
         unsafe {
-            Links::link(links, prev, next, self.owner_word(), node);
+            Links::link(links, prev, next, self.owner_word());
             Links::set_next(prev, links);
             Links::set_prev(next, links);
         }
+        if prev == self.sentinel {
+            self.head = links;
+        }
+        if next == self.sentinel {
+            self.tail = links;
+        }
         self.len += 1;
         Ok(())
+    }
+
+    /// Returns the links offset to record on a push whose node has `offset`: the first push
+    /// records it; a later node that disagrees (a broken `Linked::links`, point 3) makes this
+    /// panic, after giving the node's handle back.
+    #[cold]
+    #[inline(never)]
+    fn learn_offset(current: usize, len: usize, offset: usize, node: NonNull<T>) -> usize {
+        let fits = offset <= size_of::<T>().saturating_sub(size_of::<Links<T>>());
+        if len == 0 && fits {
+            return offset;
+        }
+        // SAFETY: `node` came from `into_ptr` in the caller and has not been linked.
+        drop(unsafe { T::from_ptr(node) });
+        panic!(
+            "list: Linked::links returned offset {offset}, expected {current} within a {}-byte node",
+            size_of::<T>()
+        );
+    }
+
+    /// The node that holds `links`.
+    ///
+    /// # Safety
+    ///
+    /// `links` is the links of a node this list holds, as stored in the ring (so it carries the
+    /// node's provenance).
+    #[inline(always)]
+    unsafe fn node_of(&self, links: NonNull<Links<T>>) -> NonNull<T> {
+        // SAFETY: `links` is `node + offset` inside one node (`Linked` point 3, checked on
+        // every push), with the node's provenance.
+        unsafe { links.byte_sub(self.offset).cast() }
     }
 
     /// Removes and returns the front node's handle, or `None` if the list is empty.
@@ -352,8 +408,7 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
     /// ```
     #[inline]
     pub fn pop_front(&mut self) -> Option<T::Handle> {
-        // SAFETY: the sentinel is live while `self` is.
-        let first = unsafe { Links::next(self.sentinel) };
+        let first = self.head;
         if first == self.sentinel {
             return None;
         }
@@ -376,8 +431,7 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
     /// ```
     #[inline]
     pub fn pop_back(&mut self) -> Option<T::Handle> {
-        // SAFETY: the sentinel is live while `self` is.
-        let last = unsafe { Links::prev(self.sentinel) };
+        let last = self.tail;
         if last == self.sentinel {
             return None;
         }
@@ -389,22 +443,42 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
     ///
     /// # Safety
     ///
-    /// `links` are the links of a node this list holds (not the sentinel).
+    /// `links` are the links of a node this list holds (not the sentinel), as stored in the
+    /// ring (with the node's provenance).
     #[inline(always)]
     unsafe fn unlink(&mut self, links: NonNull<Links<T>>) -> T::Handle {
+        // SAFETY: a node of this list (caller).
+        unsafe { self.detach(links) };
+        // SAFETY: `links` carries the node's provenance (caller), so `node_of` is the pointer
+        // `into_ptr` gave for it; the node has just left the list, so its handle is rebuilt
+        // exactly once.
+        unsafe { T::from_ptr(self.node_of(links)) }
+    }
+
+    /// Unlinks a node of this list without rebuilding its handle.
+    ///
+    /// # Safety
+    ///
+    /// `links` are the links of a node this list holds (not the sentinel).
+    #[inline(always)]
+    unsafe fn detach(&mut self, links: NonNull<Links<T>>) {
         // SAFETY: `links` is a linked node of this list (caller), so it and its neighbours are
         // live, and `&mut self` excludes any other access to them.
-        unsafe {
+        let (prev, next) = unsafe {
             let prev = Links::prev(links);
             let next = Links::next(links);
             Links::set_next(prev, next);
             Links::set_prev(next, prev);
             Links::set_owner(links, core::ptr::null());
+            (prev, next)
+        };
+        if prev == self.sentinel {
+            self.head = next;
+        }
+        if next == self.sentinel {
+            self.tail = prev;
         }
         self.len -= 1;
-        // SAFETY: `node` is the pointer `into_ptr` gave for this node when it was pushed; the
-        // node has just left the list, so its handle is rebuilt exactly once.
-        unsafe { T::from_ptr(Links::node(links)) }
     }
 
     /// Removes `node` if this list holds it and returns its handle; returns `None` (and changes
@@ -439,8 +513,9 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
     /// Removes the node `node` points to if this list holds it and returns its handle; returns
     /// `None` (and changes nothing) if the node is not linked or is held by another list.
     ///
-    /// The handle is rebuilt from the pointer recorded at push time, never from `node`, so `node`
-    /// may be any pointer to the node (e.g. from `&T`).
+    /// `node` is only used to read the node's links: the handle is rebuilt from the pointer the
+    /// list stored when the node was pushed (found through a neighbour), so `node` may be any
+    /// pointer to the node, e.g. one made from a `&T`.
     ///
     /// # Safety
     ///
@@ -474,8 +549,13 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
         if unsafe { Links::owner(links) } != self.owner_word() {
             return None;
         }
-        // SAFETY: the node's recorded owner is this list, so it is one of our nodes.
-        Some(unsafe { self.unlink(links) })
+        // SAFETY: the node's recorded owner is this list, so it is one of our nodes and
+        // `prev.next` is its links as stored in the ring, with the node's provenance (which
+        // `node` may lack); unlink through that pointer.
+        unsafe {
+            let stored = Links::next(Links::prev(links));
+            Some(self.unlink(stored))
+        }
     }
 
     /// Returns whether this list holds `node` (O(1): compares the node's recorded owner).
@@ -554,6 +634,13 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
         if other.is_empty() {
             return;
         }
+        if self.offset != other.offset {
+            assert!(
+                self.is_empty(),
+                "list: append of lists with different link offsets"
+            );
+            self.offset = other.offset;
+        }
         let owner = self.owner_word();
         // SAFETY: `&mut self` and `&mut other` give exclusive access to both rings (two
         // `&mut` cannot alias, so they are different lists); every pointer followed is a link
@@ -564,9 +651,7 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
                 Links::set_owner(cur, owner);
                 cur = Links::next(cur);
             }
-            let first = Links::next(other.sentinel);
-            let last = Links::prev(other.sentinel);
-            let tail = Links::prev(self.sentinel);
+            let (first, last, tail) = (other.head, other.tail, self.tail);
             Links::set_next(tail, first);
             Links::set_prev(first, tail);
             Links::set_next(last, self.sentinel);
@@ -574,6 +659,12 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
             Links::set_next(other.sentinel, other.sentinel);
             Links::set_prev(other.sentinel, other.sentinel);
         }
+        if self.head == self.sentinel {
+            self.head = other.head;
+        }
+        self.tail = other.tail;
+        other.head = other.sentinel;
+        other.tail = other.sentinel;
         self.len += other.len;
         other.len = 0;
     }
@@ -620,9 +711,7 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
     #[inline]
     #[must_use]
     pub fn iter(&self) -> Iter<'_, T, Tag> {
-        // SAFETY: the sentinel is live while `self` is.
-        let (head, tail) = unsafe { (Links::next(self.sentinel), Links::prev(self.sentinel)) };
-        Iter::new(head, tail, self.len)
+        Iter::new(self.head, self.tail, self.len, self.offset)
     }
 
     /// Returns a cursor on the front node (on the "ghost" position if the list is empty).
@@ -632,8 +721,7 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
     /// See [`CursorMut`].
     #[inline]
     pub fn cursor_front_mut(&mut self) -> CursorMut<'_, T, Tag> {
-        // SAFETY: the sentinel is live while `self` is.
-        let first = unsafe { Links::next(self.sentinel) };
+        let first = self.head;
         CursorMut::new(self, first)
     }
 
@@ -644,134 +732,7 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
     /// See [`CursorMut`].
     #[inline]
     pub fn cursor_back_mut(&mut self) -> CursorMut<'_, T, Tag> {
-        // SAFETY: the sentinel is live while `self` is.
-        let last = unsafe { Links::prev(self.sentinel) };
+        let last = self.tail;
         CursorMut::new(self, last)
-    }
-
-    /// Walks the whole list and panics with a labelled message if any invariant is broken.
-    ///
-    /// Checked: the sentinel's owner and ring; for every node, forward and backward, that
-    /// `next.prev` and `prev.next` lead back to it, that it records this list as owner, that its
-    /// recorded node pointer leads back to the same links; that both walks count `len` nodes.
-    ///
-    /// # Examples
-    ///
-    /// See [`List`].
-    pub fn assert_valid(&self) {
-        let s = self.sentinel;
-        let owner = self.owner_word();
-        // SAFETY: every pointer followed is a link of this list (sentinel or held node); the
-        // walk is bounded by `len + 1` steps so a corrupted ring cannot loop forever; `&self`
-        // excludes mutation.
-        unsafe {
-            assert_eq!(
-                Links::owner(s),
-                owner,
-                "list: sentinel does not record itself as owner"
-            );
-            let mut prev = s;
-            let mut cur = Links::next(s);
-            let mut n = 0usize;
-            while cur != s {
-                assert!(
-                    n < self.len,
-                    "list: forward walk is longer than len = {}",
-                    self.len
-                );
-                assert_eq!(
-                    Links::prev(cur),
-                    prev,
-                    "list: node {n}: next.prev is not the node"
-                );
-                assert_eq!(
-                    Links::owner(cur),
-                    owner,
-                    "list: node {n}: owner is not this list"
-                );
-                let node = Links::node(cur);
-                assert_eq!(
-                    T::links(node),
-                    cur,
-                    "list: node {n}: node pointer -> other links"
-                );
-                prev = cur;
-                cur = Links::next(cur);
-                n += 1;
-            }
-            assert_eq!(
-                Links::prev(s),
-                prev,
-                "list: sentinel.prev is not the last node"
-            );
-            assert_eq!(
-                n, self.len,
-                "list: forward walk counted {n}, len is {}",
-                self.len
-            );
-            let mut next = s;
-            let mut cur = Links::prev(s);
-            let mut m = 0usize;
-            while cur != s {
-                assert!(
-                    m < self.len,
-                    "list: backward walk is longer than len = {}",
-                    self.len
-                );
-                assert_eq!(
-                    Links::next(cur),
-                    next,
-                    "list: node {m} from back: prev.next wrong"
-                );
-                next = cur;
-                cur = Links::prev(cur);
-                m += 1;
-            }
-            assert_eq!(
-                m, self.len,
-                "list: backward walk counted {m}, len is {}",
-                self.len
-            );
-        }
-    }
-}
-
-impl<T: Linked<Tag>, Tag> Drop for List<T, Tag> {
-    fn drop(&mut self) {
-        self.clear();
-        // SAFETY: the sentinel came from `Box::into_raw` in `new`, no node links to it any more
-        // (the list is empty), and it is freed once.
-        unsafe { drop(Box::from_raw(self.sentinel.as_ptr())) };
-    }
-}
-
-impl<T: Linked<Tag>, Tag> Default for List<T, Tag> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T: Linked<Tag> + fmt::Debug, Tag> fmt::Debug for List<T, Tag> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-impl<'a, T: Linked<Tag>, Tag> IntoIterator for &'a List<T, Tag> {
-    type Item = &'a T;
-    type IntoIter = Iter<'a, T, Tag>;
-
-    fn into_iter(self) -> Iter<'a, T, Tag> {
-        self.iter()
-    }
-}
-
-impl<T: Linked<Tag>, Tag> IntoIterator for List<T, Tag> {
-    type Item = T::Handle;
-    type IntoIter = IntoIter<T, Tag>;
-
-    /// Returns an iterator that pops the handles front to back (or back to front).
-    fn into_iter(self) -> IntoIter<T, Tag> {
-        IntoIter::new(self)
     }
 }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the checkers need and fails if it cannot: a nightly toolchain with Miri and
+# rust-src, clippy/rustfmt on stable, and cargo-fuzz. Nothing is skipped silently.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! rustup toolchain list | grep -q '^nightly'; then
+    echo "setup: installing the nightly toolchain"
+    rustup toolchain install nightly --profile minimal
+fi
+for c in miri rust-src; do
+    if ! rustup +nightly component list --installed | grep -q "^$c"; then
+        echo "setup: adding nightly component $c"
+        rustup component add --toolchain nightly "$c"
+    fi
+done
+for c in clippy rustfmt; do
+    if ! rustup component list --installed | grep -q "^$c"; then
+        echo "setup: adding stable component $c"
+        rustup component add "$c"
+    fi
+done
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "setup: installing cargo-fuzz"
+    cargo install cargo-fuzz --locked
+fi
+cargo +nightly miri setup >/dev/null
+echo "setup: $(rustc --version); $(rustc +nightly --version); $(cargo fuzz --version)"

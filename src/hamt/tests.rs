@@ -1,0 +1,728 @@
+//! Unit, structure, model (proptest), drop-counter and panic-safety tests.
+//!
+//! These run in the test configuration (`node::BITS = 3`, `node::HASH_BITS = 12`): 8-way nodes,
+//! 4 bitmap levels, collision nodes at depth 4. The structure tests use [`Ck`], a key whose hash
+//! the test chooses, hashed by [`Pass`], which passes it through unchanged.
+
+use super::node::{BITS, HASH_BITS, LEVELS};
+use super::Hamt;
+use core::hash::{BuildHasher, Hash, Hasher};
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+
+/// Size of the larger unit tests (cut under Miri).
+const BIG: u32 = if cfg!(miri) { 40 } else { 300 };
+
+#[test]
+fn test_configuration_is_narrow() {
+    assert_eq!((BITS, HASH_BITS, LEVELS), (3, 12, 4));
+}
+
+/// A hasher that returns the last `u64` written to it.
+#[derive(Default, Clone, Copy, Debug)]
+struct Pass;
+#[derive(Default)]
+struct PassHasher(u64);
+impl Hasher for PassHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+impl BuildHasher for Pass {
+    type Hasher = PassHasher;
+    fn build_hasher(&self) -> PassHasher {
+        PassHasher(0)
+    }
+}
+
+/// A key whose hash the test chooses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Ck {
+    id: u32,
+    hash: u64,
+}
+impl Hash for Ck {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+fn ck(id: u32, hash: u64) -> Ck {
+    Ck { id, hash }
+}
+
+type CMap = Hamt<Ck, u32, Pass>;
+
+fn cmap(keys: &[Ck]) -> CMap {
+    let mut m = CMap::with_hasher(Pass);
+    for k in keys {
+        m.insert_mut(*k, k.id);
+    }
+    m.assert_valid();
+    m
+}
+
+/// Removing `k` from `m` gives a valid map with the shape of a map built from the rest.
+fn remove_and_compare(m: &mut CMap, keys: &mut Vec<Ck>, k: Ck) {
+    let persistent = m.remove(&k);
+    assert_eq!(m.remove_mut(&k), Some(k.id));
+    keys.retain(|x| *x != k);
+    let fresh = cmap(keys);
+    for x in [&*m, &persistent] {
+        x.assert_valid();
+        assert_eq!(x.shape(), fresh.shape(), "after removing {k:?}");
+        assert_eq!(*x, fresh);
+    }
+}
+
+// ---- unit tests, one or more per method ----
+
+#[test]
+fn new_len_is_empty_default() {
+    let m: Hamt<u32, u32> = Hamt::new();
+    assert!(m.is_empty());
+    assert_eq!(m.len(), 0);
+    let d: Hamt<u32, u32> = Hamt::default();
+    assert!(d.is_empty() && d == m);
+    assert_eq!(m.iter().next(), None);
+    m.assert_valid();
+}
+
+#[test]
+fn with_hasher_and_hasher() {
+    let m = Hamt::with_hasher(Pass).insert(ck(1, 5), 1);
+    let _: &Pass = m.hasher();
+    assert_eq!(m.get(&ck(1, 5)), Some(&1));
+    assert_eq!(m.shape(), vec![(0, 1 << 5, 0, 1)]);
+}
+
+#[test]
+fn get_family_with_borrow() {
+    let m: Hamt<String, u32> = ["a", "b", "c"]
+        .iter()
+        .map(|s| (s.to_string(), s.len() as u32))
+        .collect();
+    assert_eq!(m.get("a"), Some(&1));
+    assert_eq!(m.get("z"), None);
+    assert_eq!(m.get_key_value("b"), Some((&"b".to_string(), &1)));
+    assert!(m.contains_key("c") && !m.contains_key("d"));
+    assert_eq!(m["c"], 1);
+}
+
+#[test]
+#[should_panic(expected = "key not present")]
+fn index_panics_on_absent_key() {
+    let m: Hamt<u32, u32> = Hamt::new();
+    let _ = m[&3];
+}
+
+#[test]
+fn insert_is_persistent_and_ptr_eq_on_same_value() {
+    let a = Hamt::new().insert(1u32, 10u32);
+    let b = a.insert(1, 11);
+    let c = b.insert(2, 20);
+    assert_eq!((a[&1], b[&1], c[&1], c[&2]), (10, 11, 11, 20));
+    assert_eq!((a.len(), b.len(), c.len()), (1, 1, 2));
+    assert!(c.insert(2, 20).ptr_eq(&c));
+    assert!(!c.insert(2, 21).ptr_eq(&c));
+    assert!(c.clone().ptr_eq(&c));
+}
+
+#[test]
+fn insert_with_chooses_the_equality() {
+    let v = Rc::new(1);
+    let a = Hamt::new().insert_with(1u8, v.clone(), |_, _| false);
+    assert!(a.insert_with(1, v.clone(), Rc::ptr_eq).ptr_eq(&a));
+    assert!(!a.insert_with(1, Rc::new(1), Rc::ptr_eq).ptr_eq(&a));
+    assert!(!a.insert_with(1, v, |_, _| false).ptr_eq(&a));
+}
+
+#[test]
+fn insert_mut_and_remove_mut() {
+    let mut m = Hamt::new();
+    for i in 0..BIG {
+        assert_eq!(m.insert_mut(i, i), None);
+    }
+    let snap = m.clone();
+    for i in 0..BIG {
+        assert_eq!(m.insert_mut(i, i + 1), Some(i));
+    }
+    m.assert_valid();
+    for i in 0..BIG {
+        assert_eq!(snap[&i], i);
+        assert_eq!(m.remove_mut(&i), Some(i + 1));
+        assert_eq!(m.remove_mut(&i), None);
+    }
+    assert!(m.is_empty());
+    m.assert_valid();
+    snap.assert_valid();
+    assert_eq!(snap.len(), BIG as usize);
+}
+
+#[test]
+fn remove_and_remove_entry() {
+    let a: Hamt<u32, u32> = (0..50).map(|i| (i, i * 2)).collect();
+    let (b, e) = a.remove_entry(&7);
+    assert_eq!(e, Some((7, 14)));
+    assert_eq!((a.len(), b.len()), (50, 49));
+    assert!(b.remove(&7).ptr_eq(&b));
+    assert_eq!(b.remove_entry(&7).1, None);
+    let empty = (0..50).fold(a.clone(), |m, i| m.remove(&i));
+    assert!(empty.is_empty());
+    assert_eq!(empty.shape(), vec![(0, 0, 0, 0)]);
+}
+
+#[test]
+fn iter_keys_values_agree() {
+    let m: Hamt<u32, u32> = (0..BIG).map(|i| (i, i + 1000)).collect();
+    let mut ks: Vec<u32> = m.keys().copied().collect();
+    ks.sort_unstable();
+    assert_eq!(ks, (0..BIG).collect::<Vec<_>>());
+    assert_eq!(
+        m.values().map(|v| v - 1000).sum::<u32>(),
+        (0..BIG).sum::<u32>()
+    );
+    assert_eq!(m.iter().len(), BIG as usize);
+    assert_eq!((&m).into_iter().count(), BIG as usize);
+    let order: Vec<_> = m.iter().collect();
+    assert_eq!(order, m.clone().iter().collect::<Vec<_>>());
+    assert!(format!("{:?}", m.keys()).starts_with('['));
+    assert!(format!("{:?}", m.values()).starts_with('['));
+}
+
+#[test]
+fn eq_and_hash_across_hashers() {
+    use std::collections::hash_map::DefaultHasher as StdHasher;
+    let a: Hamt<u32, u32> = (0..100).map(|i| (i, i)).collect();
+    let b: Hamt<u32, u32> = (0..100).rev().map(|i| (i, i)).collect(); // another random seed
+    assert_eq!(a, b);
+    let h = |m: &Hamt<u32, u32>| {
+        let mut s = StdHasher::new();
+        m.hash(&mut s);
+        s.finish()
+    };
+    assert_eq!(h(&a), h(&b));
+    assert_ne!(a, b.insert(5, 6));
+    assert_ne!(a, b.remove(&5));
+    assert_ne!(h(&a), h(&b.insert(5, 6)));
+    let c = a.insert(5, 6).insert(5, 5);
+    assert!(!c.ptr_eq(&a));
+    assert_eq!(a, c);
+}
+
+#[test]
+fn debug_and_extend() {
+    let mut m = Hamt::new().insert(1, "x");
+    m.extend([(2, "y"), (1, "z")]);
+    assert_eq!(m.len(), 2);
+    assert_eq!(m[&1], "z");
+    let s = format!("{m:?}");
+    assert!(s.contains("1: \"z\"") && s.contains("2: \"y\""), "{s}");
+}
+
+#[test]
+#[cfg(not(loom))] // loom threads exist only inside a model
+fn send_sync_and_cross_thread() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Hamt<String, Vec<u8>>>();
+    let m: Hamt<u32, u32> = (0..100).map(|i| (i, i)).collect();
+    let m2 = m.clone();
+    let h = crate::loom::thread::spawn(move || {
+        let mut m2 = m2;
+        m2.insert_mut(1000, 1);
+        m2.len()
+    });
+    assert_eq!(h.join().unwrap(), 101);
+    assert_eq!(m.len(), 100);
+}
+
+#[test]
+#[should_panic(expected = "len:")]
+fn assert_valid_catches_a_wrong_len() {
+    let mut m = Hamt::new().insert(1u32, 1u32);
+    m.len = 2;
+    m.assert_valid();
+}
+
+#[test]
+#[should_panic(expected = "non-root node with 1 entries")]
+fn assert_valid_catches_a_one_entry_sub_node() {
+    use super::node::Slot;
+    use crate::loom::arc_slice;
+    let m = cmap(&[ck(1, 0), ck(2, 8)]); // one sub-node at root slot 0 holding both
+                                         // The same map with key 1 removed but the sub-node not pulled back into the root.
+    let child = arc_slice([
+        Slot::Header {
+            datamap: 1 << 1,
+            nodemap: 0,
+        },
+        Slot::Entry(ck(2, 8), 2),
+    ]);
+    let root = arc_slice([
+        Slot::Header {
+            datamap: 0,
+            nodemap: 1,
+        },
+        Slot::Child(child),
+    ]);
+    let bad = CMap {
+        root,
+        len: 1,
+        hasher: m.hasher.clone(),
+    };
+    bad.assert_valid();
+}
+
+// ---- structure tests with chosen hashes ----
+
+#[test]
+fn three_keys_one_hash_make_a_collision_node() {
+    let keys = [ck(1, 0xabc), ck(2, 0xabc), ck(3, 0xabc)];
+    let m = cmap(&keys);
+    assert_eq!(m.depth(), LEVELS);
+    let shape = m.shape();
+    assert_eq!(shape.last(), Some(&(LEVELS, 0, 0, 3)), "{shape:?}");
+    assert_eq!(
+        shape.len(),
+        LEVELS as usize + 1,
+        "a single path down to the collision node"
+    );
+    for k in &keys {
+        assert_eq!(m.get(k), Some(&k.id));
+    }
+    assert_eq!(m.get(&ck(4, 0xabc)), None);
+    // Delete through the collision node back to the root.
+    let mut keys = keys.to_vec();
+    let mut mm = m.clone();
+    remove_and_compare(&mut mm, &mut keys, ck(2, 0xabc));
+    assert_eq!(mm.depth(), LEVELS);
+    remove_and_compare(&mut mm, &mut keys, ck(1, 0xabc));
+    assert_eq!(
+        mm.shape(),
+        vec![(0, 1 << 4, 0, 1)],
+        "last key back inline at the root"
+    );
+    remove_and_compare(&mut mm, &mut keys, ck(3, 0xabc));
+    assert!(mm.is_empty());
+    assert_eq!(m.len(), 3, "the original is untouched");
+    m.assert_valid();
+}
+
+#[test]
+fn deepest_path_and_back() {
+    // Hashes equal in the low 9 bits and different in the last level's slot.
+    let (a, b) = (ck(1, 0o0000), ck(2, 0o7000));
+    let m = cmap(&[a, b]);
+    assert_eq!(m.depth(), LEVELS - 1);
+    assert_eq!(
+        m.shape(),
+        vec![
+            (0, 0, 1, 0),
+            (1, 0, 1, 0),
+            (2, 0, 1, 0),
+            (3, 1 | 1 << 7, 0, 2)
+        ]
+    );
+    let mut keys = vec![a, b];
+    let mut mm = m.clone();
+    remove_and_compare(&mut mm, &mut keys, a);
+    assert_eq!(mm.shape(), vec![(0, 1, 0, 1)]);
+    assert_eq!(m.depth(), LEVELS - 1);
+}
+
+#[test]
+fn deletes_through_collision_and_sub_node_paths() {
+    let all = [
+        ck(1, 0o0000),
+        ck(2, 0o0000), // collides with 1
+        ck(3, 0o7000), // deepest split from 1 and 2
+        ck(4, 0o0010), // splits at depth 1
+        ck(5, 0o0001), // root slot 1
+        ck(6, 0o0100), // splits at depth 2
+    ];
+    // Every removal order of a few prefixes: each step equals a fresh build of the rest.
+    let orders: [[usize; 6]; 4] = [
+        [0, 1, 2, 3, 4, 5],
+        [5, 4, 3, 2, 1, 0],
+        [2, 0, 4, 1, 5, 3],
+        [1, 3, 5, 0, 2, 4],
+    ];
+    for order in orders {
+        let mut keys = all.to_vec();
+        let mut m = cmap(&keys);
+        assert_eq!(m.depth(), LEVELS);
+        for i in order {
+            remove_and_compare(&mut m, &mut keys, all[i]);
+        }
+        assert_eq!(m.shape(), vec![(0, 0, 0, 0)]);
+    }
+}
+
+#[test]
+fn seventeen_keys_around_node_boundaries() {
+    // Hash i: keys 0..8 fill the root's 8 slots inline; 8..16 turn each slot into a sub-node of
+    // two; 16 makes the first sub-node hold three.
+    let keys: Vec<Ck> = (0..17).map(|i| ck(i, u64::from(i))).collect();
+    let mut m = CMap::with_hasher(Pass);
+    for (n, k) in keys.iter().enumerate() {
+        m = m.insert(*k, k.id);
+        m.assert_valid();
+        let root = m.shape()[0];
+        let n = n + 1;
+        let inline = if n <= 8 { n } else { 16usize.saturating_sub(n) };
+        assert_eq!(root.3, inline, "{n} keys: root inline entries");
+        assert_eq!(
+            root.2.count_ones() as usize,
+            n.saturating_sub(8).min(8),
+            "{n} keys: sub-nodes"
+        );
+        for k in &keys[..n] {
+            assert_eq!(m.get(k), Some(&k.id));
+        }
+    }
+    assert_eq!(m.shape()[1], (1, 0b111, 0, 3));
+    // Remove in both directions; each step equals a fresh build of what is left.
+    for rev in [false, true] {
+        let mut left = keys.clone();
+        let mut mm = m.clone();
+        let order: Vec<Ck> = if rev {
+            keys.iter().rev().copied().collect()
+        } else {
+            keys.clone()
+        };
+        for k in order {
+            remove_and_compare(&mut mm, &mut left, k);
+        }
+        assert!(mm.is_empty());
+    }
+}
+
+#[test]
+fn thrash_at_a_boundary() {
+    let base: Vec<Ck> = (0..8).map(|i| ck(i, u64::from(i))).collect();
+    let m = cmap(&base);
+    let full = m.shape();
+    let extra = ck(100, 8); // splits root slot 0 into a sub-node
+    let mut cur = m.clone();
+    let mut versions = Vec::new();
+    for round in 0..if cfg!(miri) { 20 } else { 200 } {
+        if round % 2 == 0 {
+            cur.insert_mut(extra, 1);
+            assert_eq!(cur.shape()[0].2, 1, "split");
+        } else {
+            cur = cur.remove(&extra);
+            assert_eq!(cur.shape(), full, "merged back");
+        }
+        cur.assert_valid();
+        if round % 10 == 0 {
+            versions.push((cur.clone(), cur.contains_key(&extra)));
+        }
+    }
+    for (v, has) in versions {
+        assert_eq!(v.contains_key(&extra), has);
+        assert_eq!(v.len(), 8 + usize::from(has));
+        v.assert_valid();
+    }
+    assert_eq!(m.shape(), full);
+}
+
+#[test]
+fn shared_nodes_are_copied_not_changed() {
+    let keys: Vec<Ck> = (0..40).map(|i| ck(i, u64::from(i) * 37 % 4096)).collect();
+    let a = cmap(&keys);
+    let mut b = a.clone();
+    for k in &keys[..20] {
+        b.remove_mut(k);
+        b.insert_mut(ck(k.id + 1000, k.hash), 0);
+    }
+    b.assert_valid();
+    for k in &keys {
+        assert_eq!(a.get(k), Some(&k.id));
+    }
+    assert_eq!(a, cmap(&keys));
+}
+
+// ---- model test (proptest) ----
+
+#[cfg(not(loom))]
+mod model {
+    use crate::hamt::ops::{self, Op};
+    use proptest::prelude::*;
+
+    fn op() -> impl Strategy<Value = Op> {
+        let key = 0u16..512;
+        prop_oneof![
+            3 => (key.clone(), 0u16..4).prop_map(|(k, v)| Op::Insert(k, v)),
+            3 => (key.clone(), 0u16..4).prop_map(|(k, v)| Op::InsertMut(k, v)),
+            2 => key.clone().prop_map(Op::Remove),
+            2 => key.clone().prop_map(Op::RemoveMut),
+            1 => key.clone().prop_map(Op::Get),
+            1 => any::<u16>().prop_map(Op::Restore),
+            1 => key.prop_map(Op::EqCheck),
+        ]
+    }
+
+    const CASES: u32 = if cfg!(miri) { 2 } else { 256 };
+    const LEN: usize = if cfg!(miri) { 12 } else { 120 };
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: CASES, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn agrees_with_hashmap(ops in proptest::collection::vec(op(), 0..LEN)) {
+            ops::run(&ops);
+        }
+    }
+
+    #[test]
+    fn decode_round_trip_runs() {
+        let n: u32 = if cfg!(miri) { 90 } else { 600 };
+        let bytes: Vec<u8> = (0..n)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let ops = ops::decode(&bytes);
+        assert_eq!(ops.len(), n as usize / 3);
+        ops::run(&ops);
+    }
+}
+
+// ---- drop counters and panic safety ----
+
+/// Shared state of the instrumented type: creation/drop ledger and traps.
+#[derive(Default)]
+struct Ctx {
+    next_serial: Cell<u64>,
+    live: RefCell<HashSet<u64>>,
+    created: Cell<usize>,
+    trap_hash: Cell<Option<u32>>,
+    trap_eq: Cell<Option<u32>>,
+    /// Panic on the clone that brings this to zero.
+    clone_countdown: Cell<Option<u32>>,
+}
+
+/// A key or value that records every creation and drop, and panics when its trap is set.
+struct T {
+    id: u32,
+    hash: u64,
+    serial: u64,
+    ctx: Rc<Ctx>,
+}
+
+impl T {
+    fn new(ctx: &Rc<Ctx>, id: u32, hash: u64) -> T {
+        let serial = ctx.next_serial.get();
+        ctx.next_serial.set(serial + 1);
+        ctx.created.set(ctx.created.get() + 1);
+        assert!(ctx.live.borrow_mut().insert(serial));
+        T {
+            id,
+            hash,
+            serial,
+            ctx: ctx.clone(),
+        }
+    }
+}
+impl Clone for T {
+    fn clone(&self) -> T {
+        if let Some(n) = self.ctx.clone_countdown.get() {
+            self.ctx.clone_countdown.set(Some(n.saturating_sub(1)));
+            if n <= 1 {
+                self.ctx.clone_countdown.set(None);
+                panic!("trap: clone");
+            }
+        }
+        T::new(&self.ctx, self.id, self.hash)
+    }
+}
+impl Drop for T {
+    fn drop(&mut self) {
+        assert!(
+            self.ctx.live.borrow_mut().remove(&self.serial),
+            "serial {} dropped twice",
+            self.serial
+        );
+    }
+}
+impl PartialEq for T {
+    fn eq(&self, other: &T) -> bool {
+        if self
+            .ctx
+            .trap_eq
+            .get()
+            .is_some_and(|id| id == self.id || id == other.id)
+        {
+            panic!("trap: eq");
+        }
+        self.id == other.id
+    }
+}
+impl Eq for T {}
+impl Hash for T {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        if self.ctx.trap_hash.get() == Some(self.id) {
+            panic!("trap: hash");
+        }
+        state.write_u64(self.hash);
+    }
+}
+
+type TMap = Hamt<T, T, Pass>;
+
+fn tmap(ctx: &Rc<Ctx>, ids: &[(u32, u64)]) -> TMap {
+    let mut m = TMap::with_hasher(Pass);
+    for &(id, h) in ids {
+        m.insert_mut(T::new(ctx, id, h), T::new(ctx, id + 1000, 0));
+    }
+    m
+}
+
+fn ids_of(m: &TMap) -> Vec<(u32, u32)> {
+    let mut v: Vec<(u32, u32)> = m.iter().map(|(k, v)| (k.id, v.id)).collect();
+    v.sort_unstable();
+    v
+}
+
+/// Keys with collisions, a deep path and sub-nodes.
+const IDS: [(u32, u64); 8] = [
+    (1, 0),
+    (2, 0),
+    (3, 0o7000),
+    (4, 0o10),
+    (5, 1),
+    (6, 0o100),
+    (7, 0o777),
+    (8, 0o1777),
+];
+
+#[test]
+fn every_key_and_value_dropped_once() {
+    let ctx = Rc::new(Ctx::default());
+    {
+        let a = tmap(&ctx, &IDS);
+        let b = a.insert(T::new(&ctx, 50, 0o50), T::new(&ctx, 51, 0));
+        let mut c = b.clone();
+        c.remove_mut(&T::new(&ctx, 1, 0));
+        c.insert_mut(T::new(&ctx, 2, 0), T::new(&ctx, 99, 0));
+        let (d, e) = c.remove_entry(&T::new(&ctx, 3, 0o7000));
+        assert!(e.is_some());
+        let f = d.insert(T::new(&ctx, 3, 0o7000), T::new(&ctx, 3, 0));
+        let mut g = f.clone();
+        for (id, h) in IDS {
+            g.remove_mut(&T::new(&ctx, id, h));
+        }
+        assert_eq!(g.len(), 1);
+        drop((a, b, f));
+        assert_eq!(c.len(), IDS.len());
+        assert!(!ctx.live.borrow().is_empty());
+    }
+    assert!(
+        ctx.live.borrow().is_empty(),
+        "leaked: {:?}",
+        ctx.live.borrow()
+    );
+    assert!(ctx.created.get() > 40);
+}
+
+/// Runs `f` with a trap armed; it must panic. Then checks that `maps` still hold `expect`.
+fn expect_panic(ctx: &Rc<Ctx>, arm: impl Fn(&Ctx), f: impl FnOnce()) {
+    arm(ctx);
+    let r = catch_unwind(AssertUnwindSafe(f));
+    ctx.trap_hash.set(None);
+    ctx.trap_eq.set(None);
+    ctx.clone_countdown.set(None);
+    assert!(r.is_err(), "the trap did not fire");
+}
+
+#[test]
+fn panics_in_hash_eq_clone_leave_maps_intact() {
+    let ctx = Rc::new(Ctx::default());
+    {
+        let unique0 = tmap(&ctx, &IDS);
+        let want = ids_of(&unique0);
+        let mut unique = unique0;
+        let shared = tmap(&ctx, &IDS);
+        let mut sharer = shared.clone();
+        let arms: Vec<Box<dyn Fn(&Ctx)>> = vec![
+            // The existing key 5 is re-hashed when key 13 (same root slot) splits its slot.
+            Box::new(|c: &Ctx| c.trap_hash.set(Some(5))),
+            Box::new(|c: &Ctx| c.trap_hash.set(Some(13))),
+            Box::new(|c: &Ctx| c.trap_eq.set(Some(2))),
+            Box::new(|c: &Ctx| c.trap_eq.set(Some(13))),
+        ];
+        let new_key = |id| T::new(&ctx, id, if id == 13 { 0o11 } else { 0 });
+        let mut fired = 0;
+        for arm in &arms {
+            for target in [13, 2] {
+                for m in [&mut unique, &mut sharer] {
+                    if expect_or_not(&ctx, arm, || m.insert_mut(new_key(target), new_key(77))) {
+                        fired += 1;
+                        m.assert_valid();
+                        assert_eq!(ids_of(m), want, "insert_mut panicked and changed the map");
+                    }
+                    // Undo what a successful insert changed, so the next round starts equal.
+                    m.insert_mut(new_key(2), T::new(&ctx, 1002, 0));
+                    m.remove_mut(&new_key(13));
+                    assert_eq!(ids_of(m), want);
+                }
+                fired += usize::from(expect_or_not(&ctx, arm, || {
+                    drop(shared.insert(new_key(target), new_key(77)))
+                }));
+                assert_eq!(ids_of(&shared), want);
+            }
+        }
+        assert!(fired >= 8, "only {fired} traps fired");
+        // Clone panics at each point of a persistent update and an update of a shared map.
+        let mut fired = 0;
+        for n in 1..12 {
+            let arm = move |c: &Ctx| c.clone_countdown.set(Some(n));
+            fired += usize::from(expect_or_not(&ctx, &arm, || {
+                drop(shared.insert(new_key(2), new_key(77)))
+            }));
+            fired += usize::from(expect_or_not(&ctx, &arm, || {
+                drop(shared.remove(&new_key(3)))
+            }));
+            let mut s2 = shared.clone();
+            if expect_or_not(&ctx, &arm, || s2.remove_mut(&T::new(&ctx, 3, 0o7000))) {
+                fired += 1;
+                assert_eq!(ids_of(&s2), want);
+            }
+            s2.assert_valid();
+            assert_eq!(ids_of(&shared), want);
+        }
+        assert!(fired >= 6, "only {fired} clone traps fired");
+        for m in [&unique, &shared, &sharer] {
+            m.assert_valid();
+            assert_eq!(ids_of(m), want);
+        }
+        // A trap that certainly fires: hashing the key of an insert.
+        expect_panic(
+            &ctx,
+            |c| c.trap_hash.set(Some(9)),
+            || drop(shared.insert(new_key(9), new_key(9))),
+        );
+        assert_eq!(ids_of(&shared), want);
+    }
+    assert!(
+        ctx.live.borrow().is_empty(),
+        "leaked: {:?}",
+        ctx.live.borrow()
+    );
+}
+
+/// Runs `f` with a trap armed and disarms it afterwards; returns whether `f` panicked.
+fn expect_or_not<R>(ctx: &Rc<Ctx>, arm: &dyn Fn(&Ctx), f: impl FnOnce() -> R) -> bool {
+    arm(ctx);
+    let r = catch_unwind(AssertUnwindSafe(f));
+    ctx.trap_hash.set(None);
+    ctx.trap_eq.set(None);
+    ctx.clone_countdown.set(None);
+    r.is_err()
+}

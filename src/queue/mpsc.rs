@@ -1,0 +1,838 @@
+//! The shared queue (`Inner`), its producer side ([`Sender`]) and consumer side ([`Receiver`]).
+//!
+//! The list is Vyukov's intrusive MPSC queue; `ctl` is the park/close word. Both are described,
+//! with their state tables, in the [module docs](super).
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem::MaybeUninit;
+use core::ptr::{self, NonNull};
+use core::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use crate::loom::{spin_loop, thread, AtomicPtr, AtomicUsize, Arc, Ordering};
+
+use super::node::{self, refs, Header, CANCELLED, DONE, LIFECYCLE, PENDING, REF, RUNNING};
+use super::{Callback, Closed, Handle, ThreadWaker, Wake};
+
+/// `ctl` bit: the receiver closed the queue; pushes that see it are refused.
+pub(super) const CLOSED: usize = 0b001;
+/// `ctl` bit: the consumer announced that it is parking (and found no work after announcing).
+pub(super) const PARKED: usize = 0b010;
+/// `ctl` bit: a producer took on the job of waking the current park.
+pub(super) const NOTIFIED: usize = 0b100;
+/// `ctl` increment of one started push; the count lives above the three flag bits.
+pub(super) const ONE_PUSH: usize = 0b1000;
+/// Mask of the push count once shifted down (the count wraps in this many bits).
+const COUNT_MASK: usize = usize::MAX >> 3;
+
+#[inline]
+const fn started(ctl: usize) -> usize {
+    ctl >> 3
+}
+
+/// The two words every push touches, on one cache line of their own.
+struct Hot {
+    /// The producer end: the most recently pushed node (or the stub).
+    head: AtomicPtr<Header>,
+    /// Park/close word: `CLOSED | PARKED | NOTIFIED | started-push count << 3`.
+    ctl: AtomicUsize,
+}
+
+/// The state shared by every [`Sender`] and the [`Receiver`].
+pub(super) struct Inner {
+    hot: CachePadded<Hot>,
+    /// The initial dummy (Vyukov's stub); after the first node it is never linked again.
+    stub: Header,
+    waker: Box<dyn Wake>,
+}
+
+// SAFETY: `Inner` is shared by reference only through atomics (`head`, `ctl`, and the stub's
+// atomic fields) and the `Wake` object, which is `Send + Sync`. Payloads that travel through it
+// are `Send` (enforced by `Sender<T>: Send` needing `T: Send`).
+unsafe impl Send for Inner {}
+// SAFETY: as above: every field reachable through `&Inner` is thread-safe.
+unsafe impl Sync for Inner {}
+
+impl Inner {
+    fn new(waker: Box<dyn Wake>) -> Arc<Inner> {
+        let inner = Arc::new(Inner {
+            hot: CachePadded::new(Hot {
+                head: AtomicPtr::new(ptr::null_mut()),
+                ctl: AtomicUsize::new(0),
+            }),
+            stub: Header::stub(),
+            waker,
+        });
+        let stub = inner.stub_ptr();
+        // Relaxed: the Arc is not shared yet; cloning it into the handles publishes this store.
+        inner.hot.head.store(stub.as_ptr(), Ordering::Relaxed);
+        inner
+    }
+
+    #[inline]
+    fn stub_ptr(&self) -> NonNull<Header> {
+        NonNull::from(&self.stub)
+    }
+
+    /// Links `h` at the producer end. Returns `Err(())` (and leaves `h` untouched) if closed.
+    #[inline]
+    fn enqueue(&self, h: NonNull<Header>) -> Result<(), ()> {
+        // Acquire: if we see PARKED, the consumer's `Wake::register` happens-before our wake;
+        // pairs with the Release CAS in `Receiver::prepare_park`. The increment itself needs no
+        // ordering: `ctl` is only ever changed by RMWs, whose single modification order is the
+        // whole push-vs-park handshake (see the module docs).
+        let s = self.hot.ctl.fetch_add(ONE_PUSH, Ordering::Acquire);
+        if s & CLOSED != 0 {
+            return Err(());
+        }
+        // AcqRel. Release: publishes `h`'s initialisation (its null `next`) to the producer that
+        // links after it; Acquire: pairs with that same Release from the previous pusher, so our
+        // store to `prev.next` comes after its null initialisation.
+        let prev = self.hot.head.swap(h.as_ptr(), Ordering::AcqRel);
+        // Here is the inconsistent window: `h` is the head but not reachable from the consumer
+        // until the store below; the consumer waits for it (`wait_next`).
+        // SAFETY: `prev` is the stub or a node still held by the queue (unconsumed, or the
+        // consumer's dummy): the consumer releases a node only after it has read a non-null
+        // `next` from it, which only we write.
+        unsafe {
+            // Release: publishes `h` (header and payload); pairs with the Acquire load in
+            // `Receiver::wait_next` / `next_of`.
+            (*prev).next.store(h.as_ptr(), Ordering::Release);
+        }
+        if s & PARKED != 0 {
+            self.notify();
+        }
+        Ok(())
+    }
+
+    /// Wakes the consumer unless another producer already took that job for this park.
+    #[cold]
+    fn notify(&self) {
+        // Release: orders our link before the flag; pairs with the Acquire load of NOTIFIED in
+        // `Receiver::park_timeout` and the Acquire `fetch_and` in `finish_park`.
+        let prev = self.hot.ctl.fetch_or(NOTIFIED, Ordering::Release);
+        if prev & (PARKED | NOTIFIED) == PARKED {
+            self.waker.wake();
+        }
+    }
+}
+
+/// The producer side of a handle queue: `Clone + Send + Sync`, any number of threads push.
+///
+/// | operation | cost |
+/// |---|---|
+/// | [`push`](Sender::push), [`call_soon`](Sender::call_soon) | O(1), wait-free, one allocation |
+/// | wake of a parked consumer | one [`Wake::wake`] per park, shared by all producers |
+/// | [`clone`](Clone::clone) | O(1) (an `Arc` clone) |
+///
+/// # Examples
+///
+/// ```
+/// use loopkit::queue::{self, Closed};
+///
+/// let (tx, mut rx) = queue::channel::<String>();
+/// let tx2 = tx.clone();
+/// std::thread::spawn(move || tx2.push("from a thread".to_string()).map(drop)).join().unwrap().unwrap();
+/// let h = tx.push("cancel me".to_string()).unwrap();
+/// assert!(h.cancel());
+/// assert_eq!(rx.close(), 1);
+/// assert_eq!(tx.push("late".to_string()).unwrap_err(), Closed("late".to_string()));
+/// let mut got = Vec::new();
+/// rx.drain(|s| got.push(s));
+/// assert_eq!(got, ["from a thread"]);
+/// ```
+pub struct Sender<T> {
+    inner: Arc<Inner>,
+    _payload: PhantomData<fn(T)>,
+}
+
+// SAFETY: a `Sender<T>` moves `T` values to the consumer thread and may drop them on a
+// cancelling thread, so it is `Send`/`Sync` exactly when `T: Send`; `Inner` is thread-safe.
+unsafe impl<T: Send> Send for Sender<T> {}
+// SAFETY: as above; every `&self` method is safe to call concurrently.
+unsafe impl<T: Send> Sync for Sender<T> {}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        Sender {
+            inner: self.inner.clone(),
+            _payload: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> Sender<T> {
+    /// Queues `payload` and returns its [`Handle`], or gives the payload back if the queue is
+    /// closed. Wait-free; one allocation (the handle is the queue node).
+    pub fn push(&self, payload: T) -> Result<Handle, Closed<T>> {
+        let h = node::alloc_plain(payload, 2);
+        match self.inner.enqueue(h) {
+            Ok(()) => Ok(Handle::from_node(h)),
+            // SAFETY: `enqueue` refused `h`, so it was never published; it is not used again.
+            Err(()) => Err(Closed(unsafe { node::unalloc::<T>(h) })),
+        }
+    }
+
+    /// Like [`push`](Sender::push) without a handle: the payload cannot be cancelled, and the
+    /// consumer frees the node without any read-modify-write.
+    pub fn push_detached(&self, payload: T) -> Result<(), Closed<T>> {
+        let h = node::alloc_plain(payload, 1);
+        match self.inner.enqueue(h) {
+            Ok(()) => Ok(()),
+            // SAFETY: `enqueue` refused `h`, so it was never published; it is not used again.
+            Err(()) => Err(Closed(unsafe { node::unalloc::<T>(h) })),
+        }
+    }
+}
+
+impl<T> Sender<T> {
+    /// Whether the receiver closed the queue (or was dropped).
+    pub fn is_closed(&self) -> bool {
+        // Relaxed: a hint only; `push` decides with its own RMW.
+        self.inner.hot.ctl.load(Ordering::Relaxed) & CLOSED != 0
+    }
+}
+
+impl Sender<Callback> {
+    /// Queues the closure `f` stored inline in the node (one allocation, no `Box`), returning
+    /// its [`Handle`]; gives `f` back if the queue is closed.
+    ///
+    /// ```
+    /// use loopkit::queue::{self, Callback};
+    /// let (tx, mut rx) = queue::channel::<Callback>();
+    /// let h = tx.call_soon(|| println!("on the loop thread")).unwrap();
+    /// assert_eq!(rx.run_pending(), 1);
+    /// assert!(!h.cancel());
+    /// ```
+    pub fn call_soon<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<Handle, Closed<F>> {
+        let h = node::alloc_inline(f, 2);
+        match self.inner.enqueue(h) {
+            Ok(()) => Ok(Handle::from_node(h)),
+            // SAFETY: `enqueue` refused `h`, so it was never published; it is not used again.
+            Err(()) => Err(Closed(unsafe { node::unalloc::<F>(h) })),
+        }
+    }
+
+    /// Like [`call_soon`](Sender::call_soon) without a handle.
+    pub fn call_soon_detached<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), Closed<F>> {
+        let h = node::alloc_inline(f, 1);
+        match self.inner.enqueue(h) {
+            Ok(()) => Ok(()),
+            // SAFETY: `enqueue` refused `h`, so it was never published; it is not used again.
+            Err(()) => Err(Closed(unsafe { node::unalloc::<F>(h) })),
+        }
+    }
+}
+
+/// How the consumer got hold of a popped node.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Claim {
+    /// No handle is left (and none can appear): the node is the consumer's alone.
+    Exclusive,
+    /// The consumer moved the state `PENDING -> RUNNING`; handles may still look at it.
+    Shared,
+    /// A cancel won: the payload is gone, the consumer only holds the queue's reference.
+    Cancelled,
+}
+
+/// The consumed node kept at the consumer end because nothing was linked after it yet (the
+/// producers will write its `next`), or the stub before the first node.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Dummy {
+    Stub,
+    Node(Claim),
+}
+
+/// Drops the queue's reference to a former dummy node.
+///
+/// # Safety
+/// `h` was the consumer's dummy described by `d`, its `next` has been read as non-null (no
+/// producer writes to it any more), and it is not used again.
+unsafe fn release_dummy(h: NonNull<Header>, d: Dummy) {
+    match d {
+        Dummy::Stub => {}
+        // SAFETY: only the queue's reference existed (seen with an Acquire load in `claim`) and
+        // the payload is gone.
+        Dummy::Node(Claim::Exclusive) => unsafe { Header::dealloc_exclusive(h) },
+        // SAFETY: we own the queue's reference; the payload is gone (run or cancelled).
+        Dummy::Node(_) => unsafe { Header::release(h) },
+    }
+}
+
+/// Finishes a claimed node when dropped (also when the callback panics).
+struct Finish {
+    h: NonNull<Header>,
+    claim: Claim,
+    /// The node stays at the consumer end as the dummy: keep the queue's reference.
+    keep: bool,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        match (self.claim, self.keep) {
+            // SAFETY: the consumer holds the only reference (seen with an Acquire load in
+            // `claim`), the payload was taken, and `h` is not used again.
+            (Claim::Exclusive, false) => unsafe { Header::dealloc_exclusive(self.h) },
+            // SAFETY: the consumer owns the queue's reference and disposed of the payload;
+            // `REF - (DONE - RUNNING)` is one reference plus the `RUNNING -> DONE` step.
+            (Claim::Shared, false) => unsafe {
+                Header::release_with(self.h, REF - (DONE - RUNNING))
+            },
+            // Nobody can observe the state of an exclusive node; the dummy keeps its reference.
+            (Claim::Exclusive, true) | (Claim::Cancelled, _) => {}
+            (Claim::Shared, true) => {
+                // SAFETY: the dummy's queue reference keeps the node live.
+                let state = unsafe { &self.h.as_ref().state };
+                // Release: publishes what the callback did to `Handle::state()` (Acquire).
+                state.fetch_add(DONE - RUNNING, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// Claims a popped node's payload for the consumer (or reports that a cancel won).
+///
+/// # Safety
+/// The caller owns the queue's reference to the live node `h` (it just popped it).
+unsafe fn claim(h: NonNull<Header>) -> Claim {
+    // SAFETY: `h` is live (the caller's reference).
+    let state = unsafe { &h.as_ref().state };
+    // Acquire: pairs with the Release decrement in `Handle::drop` (so seeing one reference
+    // means every handle's accesses are done) and with the CAS in `Handle::cancel`.
+    let mut s = state.load(Ordering::Acquire);
+    loop {
+        if s & LIFECYCLE == CANCELLED {
+            return Claim::Cancelled;
+        }
+        debug_assert_eq!(s & LIFECYCLE, PENDING, "a queued node is pending or cancelled");
+        if refs(s) == 1 {
+            return Claim::Exclusive;
+        }
+        // Relaxed: the CAS only decides who owns the payload (us or a canceller); the payload's
+        // contents reached us through the link's Acquire load.
+        match state.compare_exchange_weak(
+            s,
+            s - PENDING + RUNNING,
+            Ordering::Relaxed,
+            Ordering::Acquire, // Acquire: as the load above, for the retry.
+        ) {
+            Ok(_) => return Claim::Shared,
+            Err(actual) => s = actual,
+        }
+    }
+}
+
+/// The consumer side of a handle queue: one thread at a time drains it (`Send`, not `Clone`).
+///
+/// | operation | cost |
+/// |---|---|
+/// | [`drain`](Receiver::drain), [`run_pending`](Receiver::run_pending) | O(k) for the k handles present at the start |
+/// | [`try_pop`](Receiver::try_pop) | O(1) amortised (skips cancelled handles) |
+/// | [`is_empty`](Receiver::is_empty), [`len`](Receiver::len) | O(1) |
+/// | [`close`](Receiver::close) | O(n) for the n handles still queued |
+/// | [`prepare_park`](Receiver::prepare_park) / [`finish_park`](Receiver::finish_park) | O(1), one RMW each |
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use loopkit::queue::{self, Callback};
+///
+/// let (tx, mut rx) = queue::channel::<Callback>();
+/// let producer = std::thread::spawn(move || {
+///     for i in 0..3 {
+///         tx.call_soon(move || println!("callback {i}")).unwrap();
+///     }
+/// });
+/// let mut ran = 0;
+/// while ran < 3 {
+///     ran += rx.run_pending();
+///     if ran < 3 {
+///         rx.park_timeout(Duration::from_millis(100)); // woken by the next push
+///     }
+/// }
+/// producer.join().unwrap();
+/// ```
+pub struct Receiver<T> {
+    inner: Arc<Inner>,
+    /// The consumer end: the oldest node not yet consumed, or (when `dummy` is set) the last
+    /// consumed one, kept because nothing was linked after it yet.
+    tail: NonNull<Header>,
+    /// Whether (and how) `tail` is a consumed dummy.
+    dummy: Option<Dummy>,
+    /// Real nodes consumed so far (wrapping in `COUNT_MASK`).
+    consumed: usize,
+    /// The started-push count when the queue was closed.
+    closed_at: Option<usize>,
+    _payload: PhantomData<T>,
+}
+
+// SAFETY: the receiver takes `T` values out (so needs `T: Send` to move to another thread); its
+// raw `tail` points into nodes/stub kept alive by the queue, which only this receiver consumes.
+unsafe impl<T: Send> Send for Receiver<T> {}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("len", &self.len())
+            .field("closed", &self.closed_at.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Creates a queue whose consumer parks with [`ThreadWaker`] (`std::thread::park`).
+///
+/// ```
+/// let (tx, mut rx) = loopkit::queue::channel::<u32>();
+/// tx.push(1).unwrap();
+/// assert_eq!(rx.try_pop(), Some(1));
+/// ```
+pub fn channel<T: Send + 'static>() -> (Sender<T>, Receiver<T>) {
+    with_waker(ThreadWaker::new())
+}
+
+/// Creates a queue whose consumer is woken through `waker`.
+///
+/// ```
+/// use std::sync::Arc;
+/// let waker = Arc::new(loopkit::queue::ThreadWaker::new());
+/// let (tx, mut rx) = loopkit::queue::with_waker::<u32, _>(waker);
+/// tx.push(1).unwrap();
+/// assert_eq!(rx.len(), 1);
+/// ```
+pub fn with_waker<T: Send + 'static, W: Wake>(waker: W) -> (Sender<T>, Receiver<T>) {
+    let inner = Inner::new(Box::new(waker));
+    let tail = inner.stub_ptr();
+    (
+        Sender {
+            inner: inner.clone(),
+            _payload: PhantomData,
+        },
+        Receiver {
+            inner,
+            tail,
+            dummy: Some(Dummy::Stub),
+            consumed: 0,
+            closed_at: None,
+            _payload: PhantomData,
+        },
+    )
+}
+
+/// Where a drain stops: the producer end seen when it began, until it is reached.
+type End = Option<NonNull<Header>>;
+
+impl<T> Receiver<T> {
+    /// Number of pushes accepted and not yet consumed, counting cancelled handles that the
+    /// consumer has not skipped yet, and pushes still in flight.
+    pub fn len(&self) -> usize {
+        let total = self.accepted();
+        total.wrapping_sub(self.consumed) & COUNT_MASK
+    }
+
+    /// Whether no accepted push is waiting ([`len`](Receiver::len) is 0).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a handle is linked and ready to run now. Cheap: it reads only the consumer end,
+    /// never the producers' cache line, so it suits a spin-before-park loop. `false` may still
+    /// mean a push is in flight; [`prepare_park`](Receiver::prepare_park) is the exact check.
+    #[inline]
+    pub fn has_ready(&self) -> bool {
+        match self.dummy {
+            None => true,
+            // SAFETY: the dummy is live (the queue's reference, or the stub).
+            // Acquire: pairs with the Release link store in `enqueue`.
+            Some(_) => !unsafe { self.tail.as_ref() }
+                .next
+                .load(Ordering::Acquire)
+                .is_null(),
+        }
+    }
+
+    /// Whether [`close`](Receiver::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed_at.is_some()
+    }
+
+    /// Pushes accepted so far (the started count, frozen at close).
+    fn accepted(&self) -> usize {
+        match self.closed_at {
+            Some(n) => n,
+            // Acquire: pairs with nothing in particular; `len` is a snapshot. (The count is
+            // only changed by RMWs, so it is never torn.)
+            None => started(self.inner.hot.ctl.load(Ordering::Acquire)),
+        }
+    }
+
+    /// Runs `f` on each payload present when the call began, in queue order, skipping
+    /// cancelled ones; payloads pushed meanwhile wait for the next drain. Returns how many ran.
+    ///
+    /// If `f` panics, the panic propagates; the payload being processed counts as run, and all
+    /// later ones stay queued for the next drain.
+    pub fn drain<F: FnMut(T)>(&mut self, mut f: F) -> usize {
+        let mut end = self.snapshot();
+        let mut ran = 0;
+        while let Some(guard) = self.next_claimed(&mut end) {
+            // SAFETY: we claimed the payload; the node was created for this queue's `T`.
+            let payload = unsafe { take::<T>(guard.h) };
+            f(payload);
+            drop(guard);
+            ran += 1;
+        }
+        ran
+    }
+
+    /// Takes the oldest payload that is not cancelled, if one is queued.
+    pub fn try_pop(&mut self) -> Option<T> {
+        let mut end = self.snapshot();
+        let guard = self.next_claimed(&mut end)?;
+        // SAFETY: we claimed the payload; the node was created for this queue's `T`.
+        Some(unsafe { take::<T>(guard.h) })
+    }
+
+    /// Closes the queue: every later push returns [`Closed`] with its payload. Returns how many
+    /// accepted handles are still pending (not run, not cancelled); each of them is run by a later
+    /// drain or dropped with the receiver. Pushes that raced with the close are either refused
+    /// or counted here. Calling it again returns the current pending count.
+    pub fn close(&mut self) -> usize {
+        if self.closed_at.is_none() {
+            // Relaxed: only the count matters, and RMWs on `ctl` see the latest value; nodes
+            // are read through the links' Acquire loads.
+            let s = self.inner.hot.ctl.fetch_or(CLOSED, Ordering::Relaxed);
+            self.closed_at = Some(started(s));
+        }
+        self.count_pending()
+    }
+
+    /// Walks every accepted, unconsumed node (waiting for in-flight links) and counts the ones
+    /// not cancelled.
+    fn count_pending(&self) -> usize {
+        let total = self.len();
+        if total == 0 {
+            return 0;
+        }
+        let mut cur = match self.dummy {
+            // SAFETY: the dummy is live, and an accepted node follows it (`total > 0`).
+            Some(_) => unsafe { self.wait_next(self.tail) },
+            None => self.tail,
+        };
+        let mut seen = 0;
+        let mut pending = 0;
+        loop {
+            seen += 1;
+            // SAFETY: `cur` is queued and unconsumed, so the queue's reference keeps it live.
+            let s = unsafe { cur.as_ref() }.state.load(Ordering::Relaxed); // Relaxed: a count.
+            if s & LIFECYCLE != CANCELLED {
+                pending += 1;
+            }
+            if seen == total {
+                return pending;
+            }
+            // SAFETY: `cur` is live and an accepted node follows it (`seen < total`).
+            cur = unsafe { self.wait_next(cur) };
+        }
+    }
+
+    /// Announces that the consumer is about to block. Returns `false` (and announces nothing)
+    /// if an accepted push is waiting; then drain instead of blocking. After `true`, block
+    /// (in [`Wake::block`] or your own selector) and then call
+    /// [`finish_park`](Receiver::finish_park): any push from now on wakes the consumer, one
+    /// [`Wake::wake`] per park however many producers push.
+    pub fn prepare_park(&mut self) -> bool {
+        self.inner.waker.register();
+        let ctl = &self.inner.hot.ctl;
+        // Relaxed: the CAS below re-reads the latest value.
+        let mut s = ctl.load(Ordering::Relaxed);
+        loop {
+            let total = self.closed_at.unwrap_or(started(s));
+            if total != self.consumed {
+                return false;
+            }
+            // Clearing NOTIFIED drops a stale flag left by a producer that saw the previous park.
+            let new = (s | PARKED) & !NOTIFIED;
+            // Release: publishes `register()` to the producer that sees PARKED; pairs with the
+            // Acquire `fetch_add` in `enqueue`. The push-vs-park decision itself is this CAS's
+            // place in `ctl`'s modification order: a push ordered before it is counted in `s`
+            // (so we do not park), a push ordered after it sees PARKED (so it wakes us).
+            match ctl.compare_exchange_weak(s, new, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// Announces that the consumer is awake again (after [`prepare_park`](Receiver::prepare_park)
+    /// returned `true`). Returns whether a producer woke this park.
+    pub fn finish_park(&mut self) -> bool {
+        // Acquire: pairs with the Release `fetch_or(NOTIFIED)` in `notify`, so the waking
+        // producer's node is linked and visible.
+        let prev = self
+            .inner
+            .hot
+            .ctl
+            .fetch_and(!(PARKED | NOTIFIED), Ordering::Acquire);
+        prev & NOTIFIED != 0
+    }
+
+    /// Parks until a push arrives (returns at once if one is waiting).
+    pub fn park(&mut self) {
+        self.park_inner(None);
+    }
+
+    /// Parks until a push arrives or `timeout` passes. Returns whether work is waiting.
+    pub fn park_timeout(&mut self, timeout: Duration) -> bool {
+        self.park_inner(Some(timeout))
+    }
+
+    fn park_inner(&mut self, timeout: Option<Duration>) -> bool {
+        if !self.prepare_park() {
+            // Work is waiting, or a push is between its count and its link: let it finish.
+            spin_loop();
+            return true;
+        }
+        #[cfg(not(loom))]
+        let deadline = timeout.map(|d| std::time::Instant::now() + d);
+        loop {
+            #[cfg(not(loom))]
+            let remaining = match deadline {
+                None => None,
+                Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
+                    Some(r) if !r.is_zero() => Some(r),
+                    _ => break,
+                },
+            };
+            #[cfg(loom)]
+            let remaining = timeout;
+            self.inner.waker.block(remaining);
+            // Acquire: pairs with the Release `fetch_or(NOTIFIED)` in `notify`.
+            if self.inner.hot.ctl.load(Ordering::Acquire) & NOTIFIED != 0 {
+                break;
+            }
+        }
+        self.finish_park();
+        !self.is_empty()
+    }
+
+    /// Where a drain stops: the producer end now, or `None` (an empty drain) when nothing is
+    /// linked after the consumer end, or the first unconsumed node when nothing is linked after
+    /// it. In the last two cases the producers' cache line is not read at all. A push still in
+    /// its swap-to-link window has not returned, so leaving it to the next drain is the same as
+    /// if it had come after this one; and no callback has run yet, so nothing linked so far can
+    /// be a push made during this drain.
+    #[inline]
+    fn snapshot(&self) -> End {
+        let first = match self.dummy {
+            None => self.tail,
+            Some(_) => {
+                // SAFETY: the dummy is live (the queue's reference, or the stub).
+                // Acquire: pairs with the Release link store in `enqueue`.
+                let n = unsafe { self.tail.as_ref() }.next.load(Ordering::Acquire);
+                NonNull::new(n)?
+            }
+        };
+        // SAFETY: `first` is queued and unconsumed, so the queue's reference keeps it live.
+        // Acquire: pairs with the Release link store in `enqueue`.
+        if unsafe { first.as_ref() }.next.load(Ordering::Acquire).is_null() {
+            return Some(first);
+        }
+        // Relaxed: only the pointer is used (compared with popped nodes); every node's contents
+        // are read after the Acquire load of the link that leads to it (`wait_next`).
+        Some(unsafe_nonnull(self.inner.hot.head.load(Ordering::Relaxed)))
+    }
+
+    /// Pops nodes up to `end`, skipping cancelled ones, and claims the next payload.
+    #[inline]
+    fn next_claimed(&mut self, end: &mut End) -> Option<Finish> {
+        loop {
+            let (h, keep) = self.pop(end)?;
+            // SAFETY: we own the queue's reference to the popped node.
+            let claim = unsafe { claim(h) };
+            if keep {
+                self.dummy = Some(Dummy::Node(claim));
+            }
+            match claim {
+                Claim::Cancelled if keep => {}
+                // SAFETY: we own the queue's reference, the canceller dropped the payload, and
+                // the node is not kept: nobody reaches it through the queue any more.
+                Claim::Cancelled => unsafe { Header::release(h) },
+                claim => return Some(Finish { h, claim, keep }),
+            }
+        }
+    }
+
+    /// Detaches the next real node, if it is at or before `end`; the caller then owns the
+    /// queue's reference to it. Returns whether the node must stay at `tail` as the dummy
+    /// (nothing is linked after it yet). Waits (spinning, then yielding) for a producer between
+    /// its swap and its link when the node it needs is already swapped in.
+    fn pop(&mut self, end: &mut End) -> Option<(NonNull<Header>, bool)> {
+        let stop = (*end)?;
+        let mut cur = self.tail;
+        if let Some(d) = self.dummy {
+            if cur == stop {
+                *end = None;
+                return None;
+            }
+            // SAFETY: the dummy is live (the queue's reference or the stub) and `stop` comes
+            // after it, so a node is linked (or being linked) after it.
+            let next = unsafe { self.wait_next(cur) };
+            self.dummy = None;
+            self.tail = next;
+            // SAFETY: we just read the dummy's non-null `next`; nothing reaches it any more.
+            unsafe { release_dummy(cur, d) };
+            cur = next;
+        }
+        self.consumed = (self.consumed + 1) & COUNT_MASK;
+        if cur == stop {
+            *end = None;
+            // SAFETY: `cur` is live (queued, unconsumed).
+            // Acquire: pairs with the Release link store in `enqueue`.
+            let n = unsafe { cur.as_ref() }.next.load(Ordering::Acquire);
+            match NonNull::new(n) {
+                Some(n) => {
+                    self.tail = n;
+                    Some((cur, false))
+                }
+                // The last node: it stays at `tail` as the dummy, so a producer in its
+                // swap-to-link window still writes into a live node.
+                None => Some((cur, true)),
+            }
+        } else {
+            // SAFETY: `cur` is live and `stop` comes after it, so a node follows.
+            self.tail = unsafe { self.wait_next(cur) };
+            Some((cur, false))
+        }
+    }
+
+    /// Returns `cur.next`, waiting for the link if a producer is inside its swap-to-link window.
+    ///
+    /// # Safety
+    /// `cur` is live and some node (or the stub) has been or is being linked after it.
+    unsafe fn wait_next(&self, cur: NonNull<Header>) -> NonNull<Header> {
+        let mut spins = 0u32;
+        loop {
+            // SAFETY: `cur` is live (caller).
+            // Acquire: pairs with the Release link store in `enqueue`.
+            let n = unsafe { cur.as_ref() }.next.load(Ordering::Acquire);
+            if let Some(n) = NonNull::new(n) {
+                return n;
+            }
+            spins += 1;
+            if spins < 64 {
+                spin_loop();
+            } else {
+                thread::yield_now();
+            }
+        }
+    }
+
+    /// Checks the queue's invariants (labelled panics). Call it only while no push is in
+    /// flight: it walks the list the producers are appending to.
+    pub fn assert_valid(&self) {
+        let stub = self.inner.stub_ptr();
+        let total = self.len();
+        let mut cur = self.tail;
+        match self.dummy {
+            Some(Dummy::Stub) => assert_eq!(cur, stub, "a stub dummy that is not the stub"),
+            Some(Dummy::Node(_)) => {
+                assert_ne!(cur, stub, "a node dummy that is the stub");
+                // SAFETY: the dummy is kept live by the queue's reference.
+                let s = unsafe { cur.as_ref() }.state.load(Ordering::Relaxed); // Relaxed: check.
+                assert!(refs(s) >= 1, "the dummy lost the queue's reference");
+            }
+            None => {}
+        }
+        let mut seen = 0usize;
+        let mut first = self.dummy.is_some();
+        loop {
+            if !first {
+                assert_ne!(cur, stub, "the stub is linked after the consumer end");
+                seen += 1;
+                // SAFETY: `cur` is queued, kept live by the queue's reference.
+                let s = unsafe { cur.as_ref() }.state.load(Ordering::Relaxed); // Relaxed: check.
+                assert!(refs(s) >= 1, "queued node without the queue's reference");
+                let l = s & LIFECYCLE;
+                assert!(l == PENDING || l == CANCELLED, "queued node is {l}, not pending/cancelled");
+            }
+            first = false;
+            // SAFETY: `cur` is live.
+            let n = unsafe { cur.as_ref() }.next.load(Ordering::Acquire); // Acquire: as wait_next.
+            match NonNull::new(n) {
+                Some(n) => cur = n,
+                None => break,
+            }
+        }
+        let head = self.inner.hot.head.load(Ordering::Acquire); // Acquire: as wait_next.
+        assert_eq!(cur.as_ptr(), head, "the last linked node is not the producer end");
+        assert_eq!(seen, total, "linked nodes differ from accepted - consumed");
+    }
+}
+
+impl Receiver<Callback> {
+    /// Runs every callback present when the call began, in order, skipping cancelled ones;
+    /// inline closures (from [`call_soon`](Sender::call_soon)) run in place without a `Box`.
+    /// Callbacks pushed meanwhile (also by these callbacks) wait for the next call. A panicking
+    /// callback propagates its panic; the callbacks after it stay queued. Returns how many ran.
+    pub fn run_pending(&mut self) -> usize {
+        let mut end = self.snapshot();
+        let mut ran = 0;
+        while let Some(guard) = self.next_claimed(&mut end) {
+            // SAFETY: we claimed the payload of a node made for a `Callback` queue.
+            if !unsafe { Header::call(guard.h) } {
+                // SAFETY: as above; a non-inline node's payload is a `Callback`.
+                let cb = unsafe { take::<Callback>(guard.h) };
+                cb();
+            }
+            drop(guard);
+            ran += 1;
+        }
+        ran
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.close();
+        let mut end = self.snapshot();
+        while let Some(guard) = self.next_claimed(&mut end) {
+            // SAFETY: we claimed the payload; it is dropped exactly once, here.
+            unsafe { Header::drop_payload(guard.h) };
+        }
+        if let Some(d) = self.dummy.take() {
+            // SAFETY: the queue is closed and every accepted node is consumed, so no producer
+            // will write the dummy's `next`; nothing reaches it after this.
+            unsafe { release_dummy(self.tail, d) };
+        }
+    }
+}
+
+/// Moves a claimed payload out as a `P`.
+///
+/// # Safety
+/// The caller claimed `h`'s payload, and `h` was made for payload type `P` (or is an inline
+/// node of a `Callback` queue and `P` is `Callback`).
+#[inline]
+unsafe fn take<P>(h: NonNull<Header>) -> P {
+    let mut slot = MaybeUninit::<P>::uninit();
+    // SAFETY: forwarded from the caller; `slot` is a valid `P` slot.
+    unsafe {
+        Header::take(h, slot.as_mut_ptr().cast::<()>());
+        slot.assume_init()
+    }
+}
+
+#[inline]
+fn unsafe_nonnull(p: *mut Header) -> NonNull<Header> {
+    NonNull::new(p).expect("the producer end is never null")
+}

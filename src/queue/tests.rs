@@ -1,0 +1,359 @@
+//! Unit tests and the proptest model test (single thread unless named otherwise; all run under
+//! Miri with cut sizes).
+#![cfg(not(loom))]
+
+use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::ops::{self, Op};
+use super::{channel, with_waker, Callback, Closed, HandleState, Wake};
+
+/// Counts drops of the payloads it hands out.
+#[derive(Clone, Default)]
+struct Drops(Arc<AtomicUsize>);
+
+struct Tracked(u32, Drops);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        (self.1).0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Drops {
+    fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+    fn item(&self, v: u32) -> Tracked {
+        Tracked(v, self.clone())
+    }
+}
+
+#[test]
+fn push_drain_in_order() {
+    let (tx, mut rx) = channel::<u32>();
+    assert!(rx.is_empty());
+    for i in 0..10 {
+        tx.push(i).unwrap();
+    }
+    assert_eq!(rx.len(), 10);
+    let mut got = Vec::new();
+    assert_eq!(rx.drain(|v| got.push(v)), 10);
+    assert_eq!(got, (0..10).collect::<Vec<_>>());
+    assert!(rx.is_empty());
+    assert_eq!(rx.try_pop(), None);
+    tx.push_detached(11).unwrap();
+    assert_eq!(rx.try_pop(), Some(11));
+    rx.assert_valid();
+}
+
+#[test]
+fn drain_runs_only_what_was_present() {
+    let (tx, mut rx) = channel::<Callback>();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..3 {
+        let (tx2, o) = (tx.clone(), order.clone());
+        tx.call_soon(move || {
+            o.lock().unwrap().push(i);
+            let o2 = o.clone();
+            // Pushed during the drain: waits for the next one.
+            tx2.call_soon(move || o2.lock().unwrap().push(100 + i)).unwrap();
+        })
+        .unwrap();
+    }
+    assert_eq!(rx.run_pending(), 3);
+    assert_eq!(*order.lock().unwrap(), [0, 1, 2]);
+    assert_eq!(rx.len(), 3);
+    assert_eq!(rx.run_pending(), 3);
+    assert_eq!(*order.lock().unwrap(), [0, 1, 2, 100, 101, 102]);
+    assert_eq!(rx.run_pending(), 0);
+}
+
+#[test]
+fn cancel_prevents_run_and_drops_promptly() {
+    let drops = Drops::default();
+    let (tx, mut rx) = channel::<Tracked>();
+    let a = tx.push(drops.item(1)).unwrap();
+    let b = tx.push(drops.item(2)).unwrap();
+    let c = tx.push(drops.item(3)).unwrap();
+    assert!(b.cancel());
+    assert_eq!(drops.get(), 1, "dropped by cancel, not later");
+    assert!(b.is_cancelled());
+    assert!(!b.cancel(), "second cancel prevents nothing");
+    drop(c); // dropping a handle does not cancel
+    let mut got = Vec::new();
+    rx.drain(|t| got.push(t.0));
+    assert_eq!(got, [1, 3]);
+    assert_eq!(drops.get(), 3);
+    assert!(!a.cancel(), "too late");
+    assert_eq!(a.state(), HandleState::Done);
+    assert!(!a.is_cancelled());
+    let a2 = a.clone();
+    drop(a);
+    assert_eq!(a2.state(), HandleState::Done);
+    assert!(format!("{a2:?}").contains("Done"));
+}
+
+#[test]
+fn cancel_from_inside_the_running_callback() {
+    let (tx, mut rx) = channel::<Callback>();
+    let slot: Arc<Mutex<Option<super::Handle>>> = Arc::default();
+    let seen = Arc::new(Mutex::new(None));
+    let (s2, seen2) = (slot.clone(), seen.clone());
+    let h = tx
+        .call_soon(move || {
+            let h = s2.lock().unwrap().take().unwrap();
+            *seen2.lock().unwrap() = Some((h.state(), h.cancel(), h.is_cancelled()));
+        })
+        .unwrap();
+    *slot.lock().unwrap() = Some(h.clone());
+    assert_eq!(rx.run_pending(), 1);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Some((HandleState::Running, false, false))
+    );
+    assert_eq!(h.state(), HandleState::Done);
+}
+
+#[test]
+fn panicking_callback_loses_nothing() {
+    let (tx, mut rx) = channel::<Callback>();
+    let hits = Arc::new(AtomicUsize::new(0));
+    for i in 0..5 {
+        let hits = hits.clone();
+        tx.call_soon(move || {
+            if i == 1 {
+                panic!("boom (expected by the test)");
+            }
+            hits.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    let err = panic::catch_unwind(AssertUnwindSafe(|| rx.run_pending())).unwrap_err();
+    assert_eq!(err.downcast_ref::<&str>(), Some(&"boom (expected by the test)"));
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert_eq!(rx.len(), 3, "the three after the panic stay queued");
+    rx.assert_valid();
+    assert_eq!(rx.run_pending(), 3);
+    assert_eq!(hits.load(Ordering::SeqCst), 4);
+}
+
+#[test]
+fn close_counts_refuses_and_disposes() {
+    let drops = Drops::default();
+    let (tx, mut rx) = channel::<Tracked>();
+    let h = tx.push(drops.item(1)).unwrap();
+    tx.push(drops.item(2)).unwrap();
+    tx.push(drops.item(3)).unwrap();
+    assert!(h.cancel());
+    assert_eq!(rx.close(), 2);
+    assert_eq!(rx.close(), 2, "idempotent");
+    assert!(tx.is_closed() && rx.is_closed());
+    let Closed(back) = tx.push(drops.item(4)).unwrap_err();
+    assert_eq!(back.0, 4, "the payload comes back intact");
+    drop(back);
+    assert_eq!(drops.get(), 2);
+    assert_eq!(rx.try_pop().map(|t| t.0), Some(2));
+    assert_eq!(drops.get(), 3);
+    assert!(!rx.prepare_park(), "one still pending");
+    drop(rx); // drops #3 exactly once
+    assert_eq!(drops.get(), 4);
+    assert!(tx.push(drops.item(5)).is_err());
+    assert_eq!(drops.get(), 5);
+    let e = Closed(7u8);
+    assert_eq!(e.to_string(), "push into a closed queue");
+    assert_eq!(format!("{e:?}"), "Closed(..)");
+    assert_eq!(e.into_inner(), 7);
+    let _: &dyn std::error::Error = &e;
+}
+
+#[test]
+fn inline_and_boxed_callbacks_share_the_queue() {
+    let (tx, mut rx) = channel::<Callback>();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l = log.clone();
+    tx.call_soon(move || l.lock().unwrap().push("inline")).unwrap();
+    let l = log.clone();
+    tx.push(Box::new(move || l.lock().unwrap().push("boxed")))
+        .unwrap();
+    let l = log.clone();
+    tx.call_soon_detached(move || l.lock().unwrap().push("detached"))
+        .unwrap();
+    assert_eq!(rx.run_pending(), 3);
+    // `drain` on a callback queue hands out boxes (inline closures are boxed on the way out).
+    let l = log.clone();
+    tx.call_soon(move || l.lock().unwrap().push("via drain")).unwrap();
+    rx.drain(|cb| cb());
+    assert_eq!(*log.lock().unwrap(), ["inline", "boxed", "detached", "via drain"]);
+    rx.close();
+    let flag = Arc::new(AtomicUsize::new(0));
+    let fl = flag.clone();
+    let Closed(f) = tx
+        .call_soon(move || {
+            fl.fetch_add(1, Ordering::SeqCst);
+        })
+        .map(drop)
+        .unwrap_err();
+    f();
+    assert_eq!(flag.load(Ordering::SeqCst), 1, "the closure came back intact");
+    assert!(tx.call_soon_detached(|| ()).is_err());
+}
+
+#[test]
+fn park_protocol_single_thread() {
+    let (tx, mut rx) = channel::<u8>();
+    assert!(rx.prepare_park());
+    assert!(!rx.finish_park());
+    // Times out with nothing queued.
+    assert!(!rx.park_timeout(Duration::from_millis(1)));
+    tx.push(1).unwrap();
+    assert!(!rx.prepare_park(), "work waiting: do not sleep");
+    assert!(rx.park_timeout(Duration::from_secs(60)), "returns at once");
+    rx.park(); // returns at once too
+    // A push after the announcement sets NOTIFIED (and would wake).
+    assert_eq!(rx.try_pop(), Some(1));
+    assert!(rx.prepare_park());
+    tx.push(2).unwrap();
+    assert!(rx.finish_park(), "the push woke this park");
+    assert!(format!("{rx:?} {tx:?}").contains("Receiver"));
+}
+
+/// A waker that counts wakes (and records the thread like the default).
+#[derive(Debug, Default)]
+struct Counting {
+    wakes: AtomicUsize,
+    inner: super::ThreadWaker,
+}
+
+impl Wake for Counting {
+    fn wake(&self) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+        self.inner.wake();
+    }
+    fn register(&self) {
+        self.inner.register();
+    }
+    fn block(&self, timeout: Option<Duration>) {
+        self.inner.block(timeout);
+    }
+}
+
+#[test]
+fn one_wake_per_park_single_thread() {
+    let w = Arc::new(Counting::default());
+    let (tx, mut rx) = with_waker::<u32, _>(w.clone());
+    for _ in 0..10 {
+        tx.push(0).unwrap(); // consumer awake: no wake
+    }
+    assert_eq!(w.wakes.load(Ordering::SeqCst), 0);
+    rx.drain(drop);
+    for round in 1..4 {
+        assert!(rx.prepare_park());
+        for _ in 0..5 {
+            tx.push(0).unwrap();
+        }
+        assert_eq!(w.wakes.load(Ordering::SeqCst), round, "one wake per park");
+        assert!(rx.finish_park());
+        assert_eq!(rx.drain(drop), 5);
+    }
+}
+
+#[test]
+fn handle_outlives_receiver_and_sender() {
+    let drops = Drops::default();
+    let (tx, rx) = channel::<Tracked>();
+    let h = tx.push(drops.item(1)).unwrap();
+    drop(tx);
+    drop(rx);
+    assert_eq!(drops.get(), 1);
+    assert_eq!(h.state(), HandleState::Done);
+    assert!(!h.cancel());
+}
+
+#[test]
+fn cancel_from_another_thread_drops_there() {
+    let (tx, mut rx) = channel::<Callback>();
+    thread_local!(static HERE: Cell<bool> = const { Cell::new(false) });
+    struct OnDrop(Arc<Mutex<Option<bool>>>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() = Some(HERE.with(|h| h.get()));
+        }
+    }
+    let where_dropped = Arc::new(Mutex::new(None));
+    let guard = OnDrop(where_dropped.clone());
+    let h = tx.call_soon(move || drop(guard)).unwrap();
+    std::thread::spawn(move || {
+        HERE.with(|x| x.set(true));
+        assert!(h.cancel());
+    })
+    .join()
+    .unwrap();
+    assert_eq!(*where_dropped.lock().unwrap(), Some(true), "dropped on the cancelling thread");
+    assert_eq!(rx.run_pending(), 0);
+}
+
+#[test]
+fn ops_decode_covers_every_op() {
+    let ops = ops::decode(&[0, 1, 2, 5, 3, 6, 4, 5, 3, 6, 7, 8]);
+    assert_eq!(
+        ops,
+        [
+            Op::Push,
+            Op::PushDetached,
+            Op::Cancel(5),
+            Op::DropHandle(6),
+            Op::Drain,
+            Op::DrainPanic(3),
+            Op::TryPop,
+            Op::Close,
+            Op::PreparePark
+        ]
+    );
+    ops::run(&ops);
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => Just(Op::Push),
+        2 => Just(Op::PushDetached),
+        3 => (0..16usize).prop_map(Op::Cancel),
+        2 => (0..16usize).prop_map(Op::DropHandle),
+        2 => Just(Op::Drain),
+        1 => (0..4u8).prop_map(Op::DrainPanic),
+        2 => Just(Op::TryPop),
+        1 => Just(Op::Close),
+        1 => Just(Op::PreparePark),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: if cfg!(miri) { 2 } else { 256 },
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::SourceParallel("proptest-regressions"),
+        )),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn model_agrees(ops in prop::collection::vec(op(), 0..if cfg!(miri) { 20 } else { 80 })) {
+        ops::run(&ops);
+    }
+}
+
+/// A panic in a generic `drain` reaches the caller; the rest stays queued.
+#[test]
+fn panic_in_drain_is_reported_to_caller() {
+    let (tx, mut rx) = channel::<u8>();
+    tx.push(1).unwrap();
+    tx.push(2).unwrap();
+    let r = panic::catch_unwind(AssertUnwindSafe(|| rx.drain(|_| panic!("first (expected)"))));
+    assert!(r.is_err());
+    assert_eq!(rx.try_pop(), Some(2));
+}
