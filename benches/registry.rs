@@ -1,5 +1,6 @@
 //! Registry benchmarks. Sweeps: owner register+unregister pairs at 1 and 2 threads (the machine
-//! has 2 cores, so the thread sweep stops at 2) for loopkit's registry against a raw single-owner
+//! has 2 cores, so the thread sweep stops at 2) for loopkit's registry (through `Registry` and
+//! through a held `LocalShard` handle) against a raw single-owner
 //! `list::List` (the floor), the raw list plus one uncontended CAS (the price of the owner
 //! unregister's one RMW), `Mutex<HashSet>`, `DashSet` and `sharded-slab`; the cost of a foreign
 //! unregister (and of the owner's drain of it); `snapshot()` per item at 10k items while an
@@ -140,6 +141,22 @@ fn pairs(c: &mut Criterion) {
                     let tasks: Vec<_> = (0..BATCH as u64).map(Task::new).collect();
                     for _ in 0..iters {
                         loopkit_batch(&reg, &tasks);
+                    }
+                })
+            })
+        });
+        g.bench_function("loopkit_local_handle", |b| {
+            b.iter_custom(|iters| {
+                wall(threads, iters, |_, iters| {
+                    let tasks: Vec<_> = (0..BATCH as u64).map(Task::new).collect();
+                    let local = reg.local().unwrap();
+                    for _ in 0..iters {
+                        for t in &tasks {
+                            local.register(t).unwrap();
+                        }
+                        for t in &tasks {
+                            black_box(local.unregister(t));
+                        }
                     }
                 })
             })

@@ -53,6 +53,9 @@
 //! | thread exit | O(1) handover plus draining what was queued |
 //! | [`Registry::current`] / [`Registry::set_current`] | O(1) / O(1) plain store |
 //!
+//! A loop that registers many tasks can hold a [`LocalShard`] ([`Registry::local`]) and skip the
+//! thread-local lookup on every call.
+//!
 //! # Examples
 //!
 //! ```
@@ -79,9 +82,12 @@ use core::ptr::NonNull;
 
 use crate::loom::{fence, Arc, Ordering};
 
+mod handle;
 mod inner;
 mod local;
 mod shard;
+
+pub use handle::LocalShard;
 
 #[cfg(test)]
 mod loom_models;
@@ -377,7 +383,7 @@ impl<T: Send + Sync + 'static> Registry<T> {
     }
 
     /// The calling thread's shard, creating it if `create`.
-    fn mine(&self, create: bool) -> Result<Option<&Shard<T>>, RegisterError> {
+    pub(crate) fn mine(&self, create: bool) -> Result<Option<&Shard<T>>, RegisterError> {
         let shard = local::shard_of(&self.inner, create).ok_or(RegisterError::ThreadExiting)?;
         // SAFETY: the thread-local entry holds a count on the registry, whose reference keeps
         // the shard alive at least as long as `self`.
@@ -495,7 +501,15 @@ impl<T: Send + Sync + 'static> Registry<T> {
     ///
     /// See [`Registry::set_current`].
     pub fn current(&self) -> Option<Task<T>> {
-        self.mine(false).ok().flatten().and_then(Inner::current_in)
+        let shard = self.mine(false).ok().flatten()?;
+        // No pin: nodes homed here are freed only by this shard's holder, which is this thread.
+        // Acquire: pairs with the Release store in `set_current` (our own, program order).
+        let p = NonNull::new(shard.current.load(Ordering::Acquire))?;
+        // SAFETY: only this thread frees the node (above), and it is not doing so now.
+        unsafe { Node::try_acquire(p) }.then(|| {
+            // SAFETY: we hold the count the try-acquire took.
+            unsafe { Task::from_counted(p) }
+        })
     }
 
     /// The calling thread's key, for other threads' [`Registry::current_of`].
