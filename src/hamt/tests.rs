@@ -436,6 +436,46 @@ fn thrash_at_a_boundary() {
 }
 
 #[test]
+fn in_place_removes_leave_spare_slots_that_inserts_reuse() {
+    let keys: Vec<Ck> = (0..8).map(|i| ck(i, u64::from(i))).collect(); // 8 entries in the root
+    let mut m = cmap(&keys);
+    let exact = m.root.len();
+    let at = |m: &CMap| m.root.as_ptr();
+    let p0 = at(&m);
+    m.remove_mut(&keys[3]);
+    m.remove_mut(&keys[5]);
+    assert_eq!(
+        (m.root.len(), at(&m)),
+        (exact, p0),
+        "two removes in place, two spare slots"
+    );
+    m.assert_valid();
+    assert_eq!(
+        m,
+        cmap(&[keys[0], keys[1], keys[2], keys[4], keys[6], keys[7]])
+    );
+    assert_eq!(m.iter().count(), 6);
+    m.insert_mut(keys[5], 5);
+    assert_eq!(
+        (m.root.len(), at(&m)),
+        (exact, p0),
+        "an insert fills a spare slot in place"
+    );
+    m.remove_mut(&keys[5]);
+    m.remove_mut(&keys[0]); // a third spare: the node shrinks to exact size
+    assert_eq!(m.root.len(), exact - 3);
+    m.assert_valid();
+    let rest = [keys[1], keys[2], keys[4], keys[6], keys[7]];
+    assert_eq!(m, cmap(&rest));
+    assert_eq!(m.shape(), cmap(&rest).shape());
+    for k in [keys[0], keys[3], keys[5]] {
+        m.insert_mut(k, k.id);
+    }
+    assert_eq!(m, cmap(&keys));
+    m.assert_valid();
+}
+
+#[test]
 fn shared_nodes_are_copied_not_changed() {
     let keys: Vec<Ck> = (0..40).map(|i| ck(i, u64::from(i) * 37 % 4096)).collect();
     let a = cmap(&keys);
