@@ -502,10 +502,11 @@ mod model {
         let key = 0u16..512;
         prop_oneof![
             3 => (key.clone(), 0u16..4).prop_map(|(k, v)| Op::Insert(k, v)),
-            3 => (key.clone(), 0u16..4).prop_map(|(k, v)| Op::InsertMut(k, v)),
+            4 => (key.clone(), 0u16..4).prop_map(|(k, v)| Op::InsertMut(k, v)),
             2 => key.clone().prop_map(Op::Remove),
-            2 => key.clone().prop_map(Op::RemoveMut),
+            3 => key.clone().prop_map(Op::RemoveMut),
             1 => key.clone().prop_map(Op::Get),
+            1 => Just(Op::Snapshot),
             1 => any::<u16>().prop_map(Op::Restore),
             1 => key.prop_map(Op::EqCheck),
         ]
