@@ -676,7 +676,7 @@ impl<K: Hash, V: Hash, S> Hash for Hamt<K, V, S> {
     /// Order-independent: the wrapping sum of a fixed-seed hash of each entry, then the length.
     /// O(n), so it agrees with `==` for maps with different hashers.
     fn hash<H: Hasher>(&self, state: &mut H) {
-        let fixed = foldhash::fast::FixedState::with_seed(0x6c6f_6f70_6b69_74);
+        let fixed = foldhash::fast::FixedState::with_seed(0x006c_6f6f_706b_6974);
         let sum = self
             .iter()
             .fold(0u64, |acc, e| acc.wrapping_add(fixed.hash_one(e)));

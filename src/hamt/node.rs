@@ -138,9 +138,15 @@ pub(crate) fn child<K, V>(s: &Slot<K, V>) -> &Node<K, V> {
     }
 }
 
+/// A node's entries and its sub-nodes.
+type Parts<'a, K, V> = (&'a [Slot<K, V>], &'a [Slot<K, V>]);
+
+/// What a persistent remove found: what is left of the node, and the removed entry.
+type Found<'a, K, V> = (Removed<K, V>, (&'a K, &'a V));
+
 /// A node's entries and sub-nodes, without the header and any spare slots between them.
 #[inline(always)]
-fn parts<K, V>(n: &[Slot<K, V>], datamap: u32, nodemap: u32) -> (&[Slot<K, V>], &[Slot<K, V>]) {
+fn parts<K, V>(n: &[Slot<K, V>], datamap: u32, nodemap: u32) -> Parts<'_, K, V> {
     let nd = datamap.count_ones() as usize;
     let nn = nodemap.count_ones() as usize;
     (&n[1..1 + nd], &n[n.len() - nn..])
@@ -477,7 +483,7 @@ pub(crate) fn removed<'a, K, V, Q>(
     hash: u64,
     key: &Q,
     root: bool,
-) -> Option<(Removed<K, V>, (&'a K, &'a V))>
+) -> Option<Found<'a, K, V>>
 where
     K: Borrow<Q> + Clone,
     V: Clone,

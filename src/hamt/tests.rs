@@ -617,6 +617,9 @@ impl Hash for T {
 
 type TMap = Hamt<T, T, Pass>;
 
+/// Arms one trap.
+type Arm = Box<dyn Fn(&Ctx)>;
+
 fn tmap(ctx: &Rc<Ctx>, ids: &[(u32, u64)]) -> TMap {
     let mut m = TMap::with_hasher(Pass);
     for &(id, h) in ids {
@@ -691,7 +694,7 @@ fn panics_in_hash_eq_clone_leave_maps_intact() {
         let mut unique = unique0;
         let shared = tmap(&ctx, &IDS);
         let mut sharer = shared.clone();
-        let arms: Vec<Box<dyn Fn(&Ctx)>> = vec![
+        let arms: Vec<Arm> = vec![
             // The existing key 5 is re-hashed when key 13 (same root slot) splits its slot.
             Box::new(|c: &Ctx| c.trap_hash.set(Some(5))),
             Box::new(|c: &Ctx| c.trap_hash.set(Some(13))),
