@@ -512,7 +512,7 @@ mod model {
         ]
     }
 
-    const CASES: u32 = if cfg!(miri) { 2 } else { 256 };
+    const CASES: u32 = if cfg!(miri) { 2 } else { 128 };
     const LEN: usize = if cfg!(miri) { 12 } else { 120 };
 
     proptest! {
