@@ -703,7 +703,9 @@ fn panics_in_hash_eq_clone_leave_maps_intact() {
         ];
         let new_key = |id| T::new(&ctx, id, if id == 13 { 0o11 } else { 0 });
         let mut fired = 0;
-        for arm in &arms {
+        // Under Miri (slow unwinding) only the first two traps and four clone points.
+        let n_arms = if cfg!(miri) { 2 } else { arms.len() };
+        for arm in &arms[..n_arms] {
             for target in [13, 2] {
                 for m in [&mut unique, &mut sharer] {
                     if expect_or_not(&ctx, arm, || m.insert_mut(new_key(target), new_key(77))) {
@@ -722,10 +724,11 @@ fn panics_in_hash_eq_clone_leave_maps_intact() {
                 assert_eq!(ids_of(&shared), want);
             }
         }
-        assert!(fired >= 8, "only {fired} traps fired");
+        assert!(fired >= 2 * n_arms, "only {fired} traps fired");
         // Clone panics at each point of a persistent update and an update of a shared map.
         let mut fired = 0;
-        for n in 1..12 {
+        let clone_points = if cfg!(miri) { 4 } else { 12 };
+        for n in 1..clone_points {
             let arm = move |c: &Ctx| c.clone_countdown.set(Some(n));
             fired += usize::from(expect_or_not(&ctx, &arm, || {
                 drop(shared.insert(new_key(2), new_key(77)))
@@ -741,7 +744,7 @@ fn panics_in_hash_eq_clone_leave_maps_intact() {
             s2.assert_valid();
             assert_eq!(ids_of(&shared), want);
         }
-        assert!(fired >= 6, "only {fired} clone traps fired");
+        assert!(fired >= clone_points / 2, "only {fired} clone traps fired");
         for m in [&unique, &shared, &sharer] {
             m.assert_valid();
             assert_eq!(ids_of(m), want);
