@@ -500,10 +500,6 @@ impl<K: Hash + Eq, V, S: BuildHasher> Hamt<K, V, S> {
             matches!(node.first(), Some(Slot::Header { .. })),
             "depth {depth}: no header"
         );
-        assert!(
-            !node[1..].iter().any(|s| matches!(s, Slot::Header { .. })),
-            "depth {depth}: a header (placeholder) left among the slots"
-        );
         let (datamap, nodemap) = header(node);
         if depth == LEVELS {
             assert!(datamap == 0 && nodemap == 0, "collision node with bitmaps");
@@ -546,11 +542,13 @@ impl<K: Hash + Eq, V, S: BuildHasher> Hamt<K, V, S> {
         );
         let ndata = datamap.count_ones() as usize;
         let nnodes = nodemap.count_ones() as usize;
-        assert_eq!(
-            node.len(),
-            1 + ndata + nnodes,
-            "depth {depth}: slot count vs bitmaps"
+        let spare = node.len().checked_sub(1 + ndata + nnodes);
+        assert!(
+            spare.is_some_and(|sp| sp <= node::MAX_SPARE),
+            "depth {depth}: {} slots for {ndata} entries and {nnodes} sub-nodes",
+            node.len()
         );
+        let kids = node.len() - nnodes;
         assert!(
             node[1..1 + ndata]
                 .iter()
@@ -558,10 +556,14 @@ impl<K: Hash + Eq, V, S: BuildHasher> Hamt<K, V, S> {
             "depth {depth}: entries first"
         );
         assert!(
-            node[1 + ndata..]
+            node[1 + ndata..kids]
                 .iter()
-                .all(|s| matches!(s, Slot::Child(..))),
-            "depth {depth}: then sub-nodes"
+                .all(|s| matches!(s, Slot::Header { .. })),
+            "depth {depth}: only spare slots between entries and sub-nodes"
+        );
+        assert!(
+            node[kids..].iter().all(|s| matches!(s, Slot::Child(..))),
+            "depth {depth}: sub-nodes last"
         );
         for (r, s) in node[1..1 + ndata].iter().enumerate() {
             let h = hash_key(&*self.hasher, entry(s).0);
@@ -584,7 +586,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Hamt<K, V, S> {
         let mut total = ndata;
         let mut map = nodemap;
         // Sub-nodes are stored in reverse slot order.
-        for s in node[1 + ndata..].iter().rev() {
+        for s in node[kids..].iter().rev() {
             let Slot::Child(c) = s else { unreachable!() };
             let slot = u64::from(map.trailing_zeros());
             map &= map - 1;
@@ -674,7 +676,7 @@ impl<K: Hash, V: Hash, S> Hash for Hamt<K, V, S> {
     /// Order-independent: the wrapping sum of a fixed-seed hash of each entry, then the length.
     /// O(n), so it agrees with `==` for maps with different hashers.
     fn hash<H: Hasher>(&self, state: &mut H) {
-        let fixed = foldhash::fast::FixedState::with_seed(0x6c6f_6f70_6b69_74);
+        let fixed = foldhash::fast::FixedState::with_seed(0x006c_6f6f_706b_6974);
         let sum = self
             .iter()
             .fold(0u64, |acc, e| acc.wrapping_add(fixed.hash_one(e)));

@@ -138,43 +138,68 @@ pub(crate) fn child<K, V>(s: &Slot<K, V>) -> &Node<K, V> {
     }
 }
 
-/// A new node `[h] ++ a ++ x ++ b ++ y ++ c`, cloning the slices: one allocation.
+/// A node's entries and its sub-nodes.
+type Parts<'a, K, V> = (&'a [Slot<K, V>], &'a [Slot<K, V>]);
+
+/// What a persistent remove found: what is left of the node, and the removed entry.
+type Found<'a, K, V> = (Removed<K, V>, (&'a K, &'a V));
+
+/// A node's entries and sub-nodes, without the header and any spare slots between them.
+#[inline(always)]
+fn parts<K, V>(n: &[Slot<K, V>], datamap: u32, nodemap: u32) -> Parts<'_, K, V> {
+    let nd = datamap.count_ones() as usize;
+    let nn = nodemap.count_ones() as usize;
+    (&n[1..1 + nd], &n[n.len() - nn..])
+}
+
+/// A new exact-size node `[h] ++ a ++ x ++ b ++ c ++ y ++ d`, cloning the slices: one
+/// allocation.
+#[allow(clippy::too_many_arguments)]
 fn build<K: Clone, V: Clone>(
     h: (u32, u32),
     a: &[Slot<K, V>],
     x: Option<Slot<K, V>>,
     b: &[Slot<K, V>],
-    y: Option<Slot<K, V>>,
     c: &[Slot<K, V>],
+    y: Option<Slot<K, V>>,
+    d: &[Slot<K, V>],
 ) -> Node<K, V> {
     arc_slice(
         once(hdr(h))
             .chain(a.iter().cloned())
             .chain(x)
             .chain(b.iter().cloned())
+            .chain(c.iter().cloned())
             .chain(y)
-            .chain(c.iter().cloned()),
+            .chain(d.iter().cloned()),
     )
 }
 
-/// A new node `[h] ++ n[1..at] ++ x ++ n[at + skip..]`, moving the slots out of `n` (which is
-/// left holding placeholders): one allocation, no user code.
+/// Moves a slot out, leaving a placeholder.
+fn mv<K, V>(s: &mut Slot<K, V>) -> Slot<K, V> {
+    mem::replace(s, hdr(HOLE))
+}
+
+/// A new exact-size node `[h] ++ a ++ x ++ b ++ c`, moving the slots out of the (disjoint)
+/// slices, which are left holding placeholders: one allocation, no user code.
 fn rebuild_moved<K, V>(
     h: (u32, u32),
-    n: &mut [Slot<K, V>],
-    at: usize,
-    skip: usize,
+    a: &mut [Slot<K, V>],
     x: Option<Slot<K, V>>,
+    b: &mut [Slot<K, V>],
+    c: &mut [Slot<K, V>],
 ) -> Node<K, V> {
-    let (a, rest) = n.split_at_mut(at);
-    let mv = |s: &mut Slot<K, V>| mem::replace(s, hdr(HOLE));
     arc_slice(
         once(hdr(h))
-            .chain(a[1..].iter_mut().map(mv))
+            .chain(a.iter_mut().map(mv))
             .chain(x)
-            .chain(rest[skip..].iter_mut().map(mv)),
+            .chain(b.iter_mut().map(mv))
+            .chain(c.iter_mut().map(mv)),
     )
 }
+
+/// Most spare slots an in-place remove leaves in a node before it shrinks the node.
+pub(crate) const MAX_SPARE: usize = 2;
 
 /// An empty node (the root of an empty map).
 pub(crate) fn empty<K, V>() -> Node<K, V> {
@@ -234,20 +259,26 @@ pub(crate) fn eq_tree<K: Eq, V: PartialEq>(a: &Node<K, V>, b: &Node<K, V>, depth
     if Arc::ptr_eq(a, b) {
         return true;
     }
-    if a.len() != b.len() || header(a) != header(b) {
+    let (datamap, nodemap) = header(a);
+    if header(b) != (datamap, nodemap) {
         return false;
     }
     if depth == LEVELS {
-        return a[1..]
-            .iter()
-            .map(entry)
-            .all(|(k, v)| b[1..].iter().map(entry).any(|(k2, v2)| k == k2 && v == v2));
+        return a.len() == b.len()
+            && a[1..]
+                .iter()
+                .map(entry)
+                .all(|(k, v)| b[1..].iter().map(entry).any(|(k2, v2)| k == k2 && v == v2));
     }
-    a[1..].iter().zip(b[1..].iter()).all(|(x, y)| match (x, y) {
-        (Slot::Entry(k, v), Slot::Entry(k2, v2)) => k == k2 && v == v2,
-        (Slot::Child(c), Slot::Child(c2)) => eq_tree(c, c2, depth + 1),
-        _ => false,
-    })
+    let (ea, ka) = parts(a, datamap, nodemap);
+    let (eb, kb) = parts(b, datamap, nodemap);
+    ea.iter().zip(eb).all(|(x, y)| {
+        let ((k, v), (k2, v2)) = (entry(x), entry(y));
+        k == k2 && v == v2
+    }) && ka
+        .iter()
+        .zip(kb)
+        .all(|(x, y)| eq_tree(child(x), child(y), depth + 1))
 }
 
 /// What a persistent remove left of a node.
@@ -282,80 +313,84 @@ where
                 if same(v, &value) {
                     return None;
                 }
-                let e = Slot::Entry(k.clone(), value);
+                let e = Some(Slot::Entry(k.clone(), value));
                 (
-                    build(HOLE, &n[1..1 + i], Some(e), &n[2 + i..], None, &[]),
+                    build(HOLE, &n[1..1 + i], e, &n[2 + i..], &[], None, &[]),
                     Some(v),
                 )
             }
-            None => (
-                build(HOLE, &n[1..], Some(Slot::Entry(key, value)), &[], None, &[]),
-                None,
-            ),
+            None => {
+                let e = Some(Slot::Entry(key, value));
+                (build(HOLE, &n[1..], e, &[], &[], None, &[]), None)
+            }
         });
     }
     let (datamap, nodemap) = header(n);
+    let (ents, kids) = parts(n, datamap, nodemap);
     let bit = bit_at(hash, depth);
     if datamap & bit != 0 {
-        let i = 1 + index(datamap, bit);
-        let (k, v) = entry(&n[i]);
+        let r = index(datamap, bit);
+        let (k, v) = entry(&ents[r]);
         if *k == key {
             if same(v, &value) {
                 return None;
             }
-            let e = Slot::Entry(k.clone(), value);
-            return Some((
-                build(
-                    (datamap, nodemap),
-                    &n[1..i],
-                    Some(e),
-                    &n[i + 1..],
-                    None,
-                    &[],
-                ),
-                Some(v),
-            ));
+            let e = Some(Slot::Entry(k.clone(), value));
+            let node = build(
+                (datamap, nodemap),
+                &ents[..r],
+                e,
+                &ents[r + 1..],
+                kids,
+                None,
+                &[],
+            );
+            return Some((node, Some(v)));
         }
         let h0 = hash_key(hasher, k);
         let e0 = (k.clone(), v.clone());
-        let sub = Slot::Child(pair(depth + 1, h0, e0, hash, (key, value)));
-        let q = n.len() - index(nodemap, bit);
+        let sub = Some(Slot::Child(pair(depth + 1, h0, e0, hash, (key, value))));
+        // Sub-nodes are reversed: the new one goes before the `c` with lower slots.
+        let t = kids.len() - index(nodemap, bit);
+        let h = (datamap ^ bit, nodemap | bit);
         let node = build(
-            (datamap ^ bit, nodemap | bit),
-            &n[1..i],
+            h,
+            &ents[..r],
             None,
-            &n[i + 1..q],
-            Some(sub),
-            &n[q..],
+            &ents[r + 1..],
+            &kids[..t],
+            sub,
+            &kids[t..],
         );
         return Some((node, None));
     }
     if nodemap & bit != 0 {
-        let j = n.len() - 1 - index(nodemap, bit);
-        let (sub, old) = inserted(child(&n[j]), depth + 1, hash, key, value, hasher, same)?;
+        let t = kids.len() - 1 - index(nodemap, bit);
+        let (sub, old) = inserted(child(&kids[t]), depth + 1, hash, key, value, hasher, same)?;
+        let sub = Some(Slot::Child(sub));
         let node = build(
             (datamap, nodemap),
-            &n[1..j],
-            Some(Slot::Child(sub)),
-            &n[j + 1..],
+            ents,
             None,
             &[],
+            &kids[..t],
+            sub,
+            &kids[t + 1..],
         );
         return Some((node, old));
     }
-    let p = 1 + index(datamap, bit);
-    let e = Slot::Entry(key, value);
-    Some((
-        build(
-            (datamap | bit, nodemap),
-            &n[1..p],
-            Some(e),
-            &n[p..],
-            None,
-            &[],
-        ),
+    let r = index(datamap, bit);
+    let e = Some(Slot::Entry(key, value));
+    let node = build(
+        (datamap | bit, nodemap),
+        &ents[..r],
+        e,
+        &ents[r..],
+        kids,
         None,
-    ))
+        &[],
+    );
+    Some((node, None))
 }
 
 /// Insert below `node` in place where this map owns the node alone (`Arc::get_mut`), through a
@@ -388,8 +423,8 @@ where
             };
             return Some(mem::replace(v, value));
         }
-        let len = n.len();
-        *node = rebuild_moved(HOLE, n, len, 0, Some(Slot::Entry(key, value)));
+        let e = Some(Slot::Entry(key, value));
+        *node = rebuild_moved(HOLE, &mut n[1..], e, &mut [], &mut []);
         return None;
     }
     let (datamap, nodemap) = header(n);
@@ -403,7 +438,8 @@ where
         }
         // Hash before changing anything: `Hash` may panic.
         let h0 = hash_key(hasher, entry(&n[i]).0);
-        // Same number of slots: the entry at `i` becomes a sub-node at `q`, in place.
+        // Same number of slots: the entry at `i` becomes a sub-node at `q`, in place (spare
+        // slots, if any, shift by one and stay between the entries and the sub-nodes).
         let q = n.len() - 1 - index(nodemap, bit);
         let e0 = take_entry(&mut n[i]);
         n[i..=q].rotate_left(1);
@@ -418,13 +454,23 @@ where
         };
         return insert_mut(c, depth + 1, hash, key, value, hasher);
     }
+    let nd = datamap.count_ones() as usize;
+    let nn = nodemap.count_ones() as usize;
     let p = 1 + index(datamap, bit);
+    if n.len() > 1 + nd + nn {
+        // A spare slot at `1 + nd`: shift the later entries into it.
+        n[p..=1 + nd].rotate_right(1);
+        n[p] = Slot::Entry(key, value);
+        n[0] = hdr((datamap | bit, nodemap));
+        return None;
+    }
+    let (a, b) = n[1..].split_at_mut(p - 1);
     *node = rebuild_moved(
         (datamap | bit, nodemap),
-        n,
-        p,
-        0,
+        a,
         Some(Slot::Entry(key, value)),
+        b,
+        &mut [],
     );
     None
 }
@@ -437,7 +483,7 @@ pub(crate) fn removed<'a, K, V, Q>(
     hash: u64,
     key: &Q,
     root: bool,
-) -> Option<(Removed<K, V>, (&'a K, &'a V))>
+) -> Option<Found<'a, K, V>>
 where
     K: Borrow<Q> + Clone,
     V: Clone,
@@ -449,59 +495,55 @@ where
             let (k, v) = entry(&n[3 - i]);
             Removed::Single(k.clone(), v.clone())
         } else {
-            Removed::Node(build(HOLE, &n[1..i], None, &n[i + 1..], None, &[]))
+            Removed::Node(build(HOLE, &n[1..i], None, &n[i + 1..], &[], None, &[]))
         };
         return Some((out, entry(&n[i])));
     }
     let (datamap, nodemap) = header(n);
+    let (ents, kids) = parts(n, datamap, nodemap);
     let bit = bit_at(hash, depth);
     if datamap & bit != 0 {
-        let i = 1 + index(datamap, bit);
-        let e = entry(&n[i]);
+        let r = index(datamap, bit);
+        let e = entry(&ents[r]);
         if e.0.borrow() != key {
             return None;
         }
-        let out = if !root && n.len() == 3 && nodemap == 0 {
-            let (k, v) = entry(&n[3 - i]);
+        let out = if !root && ents.len() == 2 && kids.is_empty() {
+            let (k, v) = entry(&ents[1 - r]);
             Removed::Single(k.clone(), v.clone())
         } else {
-            Removed::Node(build(
-                (datamap ^ bit, nodemap),
-                &n[1..i],
-                None,
-                &n[i + 1..],
-                None,
-                &[],
-            ))
+            let h = (datamap ^ bit, nodemap);
+            Removed::Node(build(h, &ents[..r], None, &ents[r + 1..], kids, None, &[]))
         };
         return Some((out, e));
     }
     if nodemap & bit == 0 {
         return None;
     }
-    let j = n.len() - 1 - index(nodemap, bit);
-    let (r, e) = removed(child(&n[j]), depth + 1, hash, key, false)?;
+    let t = kids.len() - 1 - index(nodemap, bit);
+    let (r, e) = removed(child(&kids[t]), depth + 1, hash, key, false)?;
     let out = match r {
-        Removed::Node(sub) => Removed::Node(build(
-            (datamap, nodemap),
-            &n[1..j],
-            Some(Slot::Child(sub)),
-            &n[j + 1..],
-            None,
-            &[],
-        )),
-        Removed::Single(k, v) if !root && n.len() == 2 => Removed::Single(k, v),
+        Removed::Node(sub) => {
+            let sub = Some(Slot::Child(sub));
+            let h = (datamap, nodemap);
+            Removed::Node(build(h, ents, None, &[], &kids[..t], sub, &kids[t + 1..]))
+        }
+        Removed::Single(k, v) if !root && ents.is_empty() && kids.len() == 1 => {
+            Removed::Single(k, v)
+        }
         Removed::Single(k, v) => {
             let dm = datamap | bit;
-            let p = 1 + index(dm, bit);
-            let slot = Some(Slot::Entry(k, v));
+            let p = index(dm, bit);
+            let e = Some(Slot::Entry(k, v));
+            let h = (dm, nodemap ^ bit);
             Removed::Node(build(
-                (dm, nodemap ^ bit),
-                &n[1..p],
-                slot,
-                &n[p..j],
+                h,
+                &ents[..p],
+                e,
+                &ents[p..],
+                &kids[..t],
                 None,
-                &n[j + 1..],
+                &kids[t + 1..],
             ))
         }
     };
@@ -543,22 +585,35 @@ where
             return Some((take_entry(&mut n[i]), Some(other)));
         }
         let out = take_entry(&mut n[i]);
-        *node = rebuild_moved(HOLE, n, i, 1, None);
+        let (a, b) = n[1..].split_at_mut(i - 1);
+        *node = rebuild_moved(HOLE, a, None, &mut b[1..], &mut []);
         return Some((out, None));
     }
     let (datamap, nodemap) = header(n);
+    let nd = datamap.count_ones() as usize;
+    let nn = nodemap.count_ones() as usize;
     let bit = bit_at(hash, depth);
     if datamap & bit != 0 {
         let i = 1 + index(datamap, bit);
         if entry(&n[i]).0.borrow() != key {
             return None;
         }
-        if !root && n.len() == 3 && nodemap == 0 {
+        if !root && nd == 2 && nn == 0 {
             let other = take_entry(&mut n[3 - i]);
             return Some((take_entry(&mut n[i]), Some(other)));
         }
         let out = take_entry(&mut n[i]);
-        *node = rebuild_moved((datamap ^ bit, nodemap), n, i, 1, None);
+        let h = (datamap ^ bit, nodemap);
+        let len = n.len();
+        if len - 1 - nd - nn < MAX_SPARE {
+            // Leave the slot spare: move the placeholder to the end of the entries.
+            n[i..1 + nd].rotate_left(1);
+            n[0] = hdr(h);
+        } else {
+            let (head, kids) = n.split_at_mut(len - nn);
+            let (a, b) = head[1..1 + nd].split_at_mut(i - 1);
+            *node = rebuild_moved(h, a, None, &mut b[1..], kids);
+        }
         return Some((out, None));
     }
     if nodemap & bit == 0 {
@@ -572,7 +627,7 @@ where
     let Some(single) = single else {
         return Some((out, None));
     };
-    if !root && n.len() == 2 {
+    if !root && nd == 0 && nn == 1 {
         // This node held only that sub-node: it is down to one entry as well.
         return Some((out, Some(single)));
     }

@@ -436,6 +436,46 @@ fn thrash_at_a_boundary() {
 }
 
 #[test]
+fn in_place_removes_leave_spare_slots_that_inserts_reuse() {
+    let keys: Vec<Ck> = (0..8).map(|i| ck(i, u64::from(i))).collect(); // 8 entries in the root
+    let mut m = cmap(&keys);
+    let exact = m.root.len();
+    let at = |m: &CMap| m.root.as_ptr();
+    let p0 = at(&m);
+    m.remove_mut(&keys[3]);
+    m.remove_mut(&keys[5]);
+    assert_eq!(
+        (m.root.len(), at(&m)),
+        (exact, p0),
+        "two removes in place, two spare slots"
+    );
+    m.assert_valid();
+    assert_eq!(
+        m,
+        cmap(&[keys[0], keys[1], keys[2], keys[4], keys[6], keys[7]])
+    );
+    assert_eq!(m.iter().count(), 6);
+    m.insert_mut(keys[5], 5);
+    assert_eq!(
+        (m.root.len(), at(&m)),
+        (exact, p0),
+        "an insert fills a spare slot in place"
+    );
+    m.remove_mut(&keys[5]);
+    m.remove_mut(&keys[0]); // a third spare: the node shrinks to exact size
+    assert_eq!(m.root.len(), exact - 3);
+    m.assert_valid();
+    let rest = [keys[1], keys[2], keys[4], keys[6], keys[7]];
+    assert_eq!(m, cmap(&rest));
+    assert_eq!(m.shape(), cmap(&rest).shape());
+    for k in [keys[0], keys[3], keys[5]] {
+        m.insert_mut(k, k.id);
+    }
+    assert_eq!(m, cmap(&keys));
+    m.assert_valid();
+}
+
+#[test]
 fn shared_nodes_are_copied_not_changed() {
     let keys: Vec<Ck> = (0..40).map(|i| ck(i, u64::from(i) * 37 % 4096)).collect();
     let a = cmap(&keys);
@@ -462,16 +502,17 @@ mod model {
         let key = 0u16..512;
         prop_oneof![
             3 => (key.clone(), 0u16..4).prop_map(|(k, v)| Op::Insert(k, v)),
-            3 => (key.clone(), 0u16..4).prop_map(|(k, v)| Op::InsertMut(k, v)),
+            4 => (key.clone(), 0u16..4).prop_map(|(k, v)| Op::InsertMut(k, v)),
             2 => key.clone().prop_map(Op::Remove),
-            2 => key.clone().prop_map(Op::RemoveMut),
+            3 => key.clone().prop_map(Op::RemoveMut),
             1 => key.clone().prop_map(Op::Get),
+            1 => Just(Op::Snapshot),
             1 => any::<u16>().prop_map(Op::Restore),
             1 => key.prop_map(Op::EqCheck),
         ]
     }
 
-    const CASES: u32 = if cfg!(miri) { 2 } else { 256 };
+    const CASES: u32 = if cfg!(miri) { 2 } else { 128 };
     const LEN: usize = if cfg!(miri) { 12 } else { 120 };
 
     proptest! {
@@ -576,6 +617,9 @@ impl Hash for T {
 
 type TMap = Hamt<T, T, Pass>;
 
+/// Arms one trap.
+type Arm = Box<dyn Fn(&Ctx)>;
+
 fn tmap(ctx: &Rc<Ctx>, ids: &[(u32, u64)]) -> TMap {
     let mut m = TMap::with_hasher(Pass);
     for &(id, h) in ids {
@@ -650,7 +694,7 @@ fn panics_in_hash_eq_clone_leave_maps_intact() {
         let mut unique = unique0;
         let shared = tmap(&ctx, &IDS);
         let mut sharer = shared.clone();
-        let arms: Vec<Box<dyn Fn(&Ctx)>> = vec![
+        let arms: Vec<Arm> = vec![
             // The existing key 5 is re-hashed when key 13 (same root slot) splits its slot.
             Box::new(|c: &Ctx| c.trap_hash.set(Some(5))),
             Box::new(|c: &Ctx| c.trap_hash.set(Some(13))),
@@ -659,7 +703,9 @@ fn panics_in_hash_eq_clone_leave_maps_intact() {
         ];
         let new_key = |id| T::new(&ctx, id, if id == 13 { 0o11 } else { 0 });
         let mut fired = 0;
-        for arm in &arms {
+        // Under Miri (slow unwinding) only the first two traps and four clone points.
+        let n_arms = if cfg!(miri) { 2 } else { arms.len() };
+        for arm in &arms[..n_arms] {
             for target in [13, 2] {
                 for m in [&mut unique, &mut sharer] {
                     if expect_or_not(&ctx, arm, || m.insert_mut(new_key(target), new_key(77))) {
@@ -678,10 +724,11 @@ fn panics_in_hash_eq_clone_leave_maps_intact() {
                 assert_eq!(ids_of(&shared), want);
             }
         }
-        assert!(fired >= 8, "only {fired} traps fired");
+        assert!(fired >= 2 * n_arms, "only {fired} traps fired");
         // Clone panics at each point of a persistent update and an update of a shared map.
         let mut fired = 0;
-        for n in 1..12 {
+        let clone_points = if cfg!(miri) { 4 } else { 12 };
+        for n in 1..clone_points {
             let arm = move |c: &Ctx| c.clone_countdown.set(Some(n));
             fired += usize::from(expect_or_not(&ctx, &arm, || {
                 drop(shared.insert(new_key(2), new_key(77)))
@@ -697,7 +744,7 @@ fn panics_in_hash_eq_clone_leave_maps_intact() {
             s2.assert_valid();
             assert_eq!(ids_of(&shared), want);
         }
-        assert!(fired >= 6, "only {fired} clone traps fired");
+        assert!(fired >= clone_points as usize / 2, "only {fired} clone traps fired");
         for m in [&unique, &shared, &sharer] {
             m.assert_valid();
             assert_eq!(ids_of(m), want);
