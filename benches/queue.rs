@@ -279,7 +279,9 @@ unsafe impl Linked<mpsc_queue::Links<Entry>> for Entry {
 }
 
 fn cordyceps(producers: usize, total: usize) -> Duration {
-    let q = Arc::new(MpscQueue::<Entry>::new_with_stub(Box::pin(Entry::default())));
+    let q = Arc::new(MpscQueue::<Entry>::new_with_stub(
+        Box::pin(Entry::default()),
+    ));
     let qp = q.clone();
     run(
         producers,

@@ -49,7 +49,12 @@ unsafe impl Linked for RawNode {
 }
 
 fn raw_nodes() -> Vec<RawNode> {
-    (0..BATCH).map(|_| RawNode { links: Links::new(), state: AtomicUsize::new(0) }).collect()
+    (0..BATCH)
+        .map(|_| RawNode {
+            links: Links::new(),
+            state: AtomicUsize::new(0),
+        })
+        .collect()
 }
 
 /// One batch of raw-list pairs; with `cas`, each unregister also does one uncontended CAS.
@@ -62,7 +67,11 @@ fn raw_batch(list: &mut List<RawNode>, nodes: &mut [RawNode], cas: bool) {
     }
     for n in nodes.iter_mut() {
         if cas {
-            black_box(n.state.compare_exchange(1, 0, Ordering::AcqRel, Ordering::Relaxed).is_ok());
+            black_box(
+                n.state
+                    .compare_exchange(1, 0, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok(),
+            );
         }
         // SAFETY: the node is alive (in the Vec) and linked in `list`; one thread.
         black_box(unsafe { list.remove_ptr(NonNull::from(&*n)) });
@@ -319,7 +328,9 @@ fn snapshot(c: &mut Criterion) {
     thread::scope(|s| {
         s.spawn(|| churning_owner(&reg, &ready, &stop, &done));
         ready.wait();
-        g.bench_function("loopkit_while_owner_churns", |b| b.iter(|| black_box(reg.snapshot().len())));
+        g.bench_function("loopkit_while_owner_churns", |b| {
+            b.iter(|| black_box(reg.snapshot().len()))
+        });
         stop.store(true, Ordering::Relaxed);
     });
     let set = Mutex::new((0..SNAP_ITEMS).collect::<HashSet<usize>>());
@@ -332,7 +343,16 @@ fn snapshot(c: &mut Criterion) {
             }
         });
         g.bench_function("mutex_hashset_copy_while_owner_churns", |b| {
-            b.iter(|| black_box(set.lock().unwrap().iter().copied().collect::<Vec<_>>().len()))
+            b.iter(|| {
+                black_box(
+                    set.lock()
+                        .unwrap()
+                        .iter()
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .len(),
+                )
+            })
         });
         stop.store(true, Ordering::Relaxed);
     });
@@ -403,7 +423,14 @@ fn snapshot(c: &mut Criterion) {
                         }
                     }
                     Other::Snapshot => {
-                        black_box(set.lock().unwrap().iter().copied().collect::<Vec<_>>().len());
+                        black_box(
+                            set.lock()
+                                .unwrap()
+                                .iter()
+                                .copied()
+                                .collect::<Vec<_>>()
+                                .len(),
+                        );
                     }
                 }
             }
@@ -414,7 +441,10 @@ fn snapshot(c: &mut Criterion) {
     };
     let mut sums = [[0f64; 3]; 2];
     for _round in 0..4 {
-        for (j, other) in [Other::Sleep, Other::Spin, Other::Snapshot].into_iter().enumerate() {
+        for (j, other) in [Other::Sleep, Other::Spin, Other::Snapshot]
+            .into_iter()
+            .enumerate()
+        {
             sums[0][j] += loopkit_rate(other);
             sums[1][j] += mutex_rate(other);
         }

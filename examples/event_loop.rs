@@ -119,11 +119,21 @@ fn io_thread(
 /// A completion callback, on the loop thread: advance the task, or finish it.
 fn on_complete(shared: &Shared, ledger: &Ledger, task: Task<TaskInfo>) {
     ledger.ran.fetch_add(1, Ordering::Relaxed);
-    shared.registry.set_current(Some(&task)).expect("task of this loop");
+    shared
+        .registry
+        .set_current(Some(&task))
+        .expect("task of this loop");
     let step = task.step.fetch_add(1, Ordering::Relaxed) + 1;
     if step == STEPS {
-        assert_eq!(task.ctx.get("task"), Some(&task.id), "the task's context kept its variable");
-        assert!(shared.registry.unregister(&task), "a finished task is unregistered once");
+        assert_eq!(
+            task.ctx.get("task"),
+            Some(&task.id),
+            "the task's context kept its variable"
+        );
+        assert!(
+            shared.registry.unregister(&task),
+            "a finished task is unregistered once"
+        );
         shared.finished.fetch_add(1, Ordering::Relaxed);
     } else {
         let io = &shared.io[task.id % IO_THREADS];
@@ -169,7 +179,10 @@ fn main() {
             while shared.finished.load(Ordering::Relaxed) < TASKS {
                 let all = shared.registry.snapshot();
                 for t in &all {
-                    assert!(t.step.load(Ordering::Relaxed) <= STEPS, "a live task, never a freed one");
+                    assert!(
+                        t.step.load(Ordering::Relaxed) <= STEPS,
+                        "a live task, never a freed one"
+                    );
                 }
                 max_seen = max_seen.max(all.len());
                 snapshots += 1;
@@ -186,14 +199,19 @@ fn main() {
     let root: Hamt<&'static str, usize> = Hamt::new().insert("loop", 0);
     let (mut started_tasks, mut parks, mut ran_total) = (0usize, 0usize, 0usize);
     while shared.finished.load(Ordering::Relaxed) < TASKS {
-        while started_tasks < TASKS && started_tasks - shared.finished.load(Ordering::Relaxed) < 1_000 {
+        while started_tasks < TASKS
+            && started_tasks - shared.finished.load(Ordering::Relaxed) < 1_000
+        {
             let id = started_tasks;
             let task = Task::new(TaskInfo {
                 id,
                 step: AtomicUsize::new(0),
                 ctx: root.insert("task", id), // copy_context + set: the root is not touched
             });
-            shared.registry.register(&task).expect("loop thread registers its own tasks");
+            shared
+                .registry
+                .register(&task)
+                .expect("loop thread registers its own tasks");
             let io = &shared.io[id % IO_THREADS];
             io.send(Request::Step(task)).expect("I/O thread alive");
             started_tasks += 1;
@@ -214,7 +232,11 @@ fn main() {
     let (snapshots, max_seen, current_seen) = monitor.join().expect("monitor");
     let pending = rx.close();
     let left = shared.registry.snapshot().len();
-    assert_eq!(Arc::strong_count(&shared), 1, "no callback or thread still holds the loop state");
+    assert_eq!(
+        Arc::strong_count(&shared),
+        1,
+        "no callback or thread still holds the loop state"
+    );
     let elapsed = started.elapsed();
 
     let pushed = ledger.pushed.load(Ordering::Relaxed);
@@ -228,7 +250,11 @@ fn main() {
     println!("  loop parks {parks}, wake calls {wakes} (at most one per park; none while busy)");
     println!("  snapshots taken by the monitor {snapshots}, largest {max_seen} tasks, loop seen inside a task {current_seen} times");
     println!("  tasks left registered {left}, callbacks pending at close {pending}");
-    assert_eq!(ran + prevented, pushed, "every callback ran or was cancelled, exactly once");
+    assert_eq!(
+        ran + prevented,
+        pushed,
+        "every callback ran or was cancelled, exactly once"
+    );
     assert_eq!(ran, TASKS * STEPS, "every I/O step completed once");
     assert_eq!(ran, ran_total);
     assert!(wakes <= parks, "never more wake calls than parks");

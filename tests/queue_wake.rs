@@ -85,8 +85,14 @@ fn million_pushes_to_a_busy_consumer_few_wakes() {
     let wakes = waker.wakes();
     eprintln!("1M pushes: {wakes} wake calls, {parks} parks");
     assert_eq!(work.load(Ordering::Relaxed), N);
-    assert!(wakes <= parks, "at most one wake per park ({wakes} wakes, {parks} parks)");
-    assert!(wakes <= 1_000, "{wakes} wake calls for 1,000,000 pushes to a busy consumer");
+    assert!(
+        wakes <= parks,
+        "at most one wake per park ({wakes} wakes, {parks} parks)"
+    );
+    assert!(
+        wakes <= 1_000,
+        "{wakes} wake calls for 1,000,000 pushes to a busy consumer"
+    );
 }
 
 /// Pushes to a consumer that never parks make no wake call at all.
@@ -220,7 +226,8 @@ fn mio_waker_wakes_a_poll_loop() {
             next += 1;
         }
         if next < 100 && rx.prepare_park() {
-            poll.poll(&mut events, Some(Duration::from_secs(10))).unwrap();
+            poll.poll(&mut events, Some(Duration::from_secs(10)))
+                .unwrap();
             rx.finish_park();
         }
     }

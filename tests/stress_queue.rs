@@ -229,10 +229,17 @@ fn random_cancels_ledger() {
         t.join().unwrap();
     }
     rx.run_pending();
-    let (r, c) = (ran.load(Ordering::Relaxed), prevented.load(Ordering::Relaxed));
+    let (r, c) = (
+        ran.load(Ordering::Relaxed),
+        prevented.load(Ordering::Relaxed),
+    );
     assert_eq!(r + c, pushed, "ran + prevented = pushed");
     assert!(c > 0, "some cancels should win");
-    assert_eq!(drops.load(Ordering::Relaxed), pushed, "every payload dropped exactly once");
+    assert_eq!(
+        drops.load(Ordering::Relaxed),
+        pushed,
+        "every payload dropped exactly once"
+    );
 }
 
 #[test]
@@ -299,7 +306,10 @@ fn close_races_producers_drop_counters() {
             "every payload (run, dropped with the receiver, or refused) dropped exactly once"
         );
     }
-    assert!(raced > 0, "no round closed while producers were still pushing");
+    assert!(
+        raced > 0,
+        "no round closed while producers were still pushing"
+    );
     eprintln!("close_races: {raced}/{rounds} rounds refused a push");
 }
 

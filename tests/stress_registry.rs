@@ -50,7 +50,9 @@ impl Ledger {
     fn start_unreg(&self, id: usize) {
         let s = tick();
         // Keep the first start.
-        let _ = self.entries[id].unreg_start.compare_exchange(0, s, SeqCst, SeqCst);
+        let _ = self.entries[id]
+            .unreg_start
+            .compare_exchange(0, s, SeqCst, SeqCst);
     }
 }
 
@@ -64,7 +66,10 @@ impl Val {
         LIVE.fetch_add(1, SeqCst);
         let id = ledger.next.fetch_add(1, SeqCst);
         assert!(id < MAX_TASKS, "ledger full");
-        Val { id, alive: AtomicBool::new(true) }
+        Val {
+            id,
+            alive: AtomicBool::new(true),
+        }
     }
 }
 
@@ -179,7 +184,11 @@ fn check_snapshot(reg: &Reg, ledger: &Ledger) -> usize {
     let s1 = tick();
     let mut ids = HashSet::new();
     for t in &snap {
-        assert!(t.alive.load(SeqCst), "snapshot returned a dropped task {}", t.id);
+        assert!(
+            t.alive.load(SeqCst),
+            "snapshot returned a dropped task {}",
+            t.id
+        );
         assert!(ids.insert(t.id), "snapshot returned task {} twice", t.id);
     }
     let n = ledger.next.load(SeqCst);
@@ -187,11 +196,17 @@ fn check_snapshot(reg: &Reg, ledger: &Ledger) -> usize {
         let reg_done = e.reg_done.load(SeqCst);
         let unreg_start = e.unreg_start.load(SeqCst);
         if reg_done != 0 && reg_done < s0 && (unreg_start == 0 || unreg_start > s1) {
-            assert!(ids.contains(&id), "task {id} registered before the snapshot and never unregistered is missing");
+            assert!(
+                ids.contains(&id),
+                "task {id} registered before the snapshot and never unregistered is missing"
+            );
         }
         let unreg_done = e.unreg_done.load(SeqCst);
         if unreg_done != 0 && unreg_done < s0 {
-            assert!(!ids.contains(&id), "task {id} unregistered before the snapshot was returned");
+            assert!(
+                !ids.contains(&id),
+                "task {id} unregistered before the snapshot was returned"
+            );
         }
     }
     snap.len()
@@ -215,7 +230,10 @@ fn stress_registry() {
     }
 
     let reg: Reg = Registry::new();
-    let ledger = Arc::new(Ledger { entries: (0..MAX_TASKS).map(|_| Entry::default()).collect(), next: AtomicUsize::new(0) });
+    let ledger = Arc::new(Ledger {
+        entries: (0..MAX_TASKS).map(|_| Entry::default()).collect(),
+        next: AtomicUsize::new(0),
+    });
     let pool: Pool = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
 
@@ -264,7 +282,10 @@ fn stress_registry() {
     for (id, e) in ledger.entries[..n].iter().enumerate() {
         let wins = e.wins.load(SeqCst);
         if e.dropped.load(SeqCst) {
-            assert_eq!(wins, 0, "task {id} dropped while registered but also unregistered");
+            assert_eq!(
+                wins, 0,
+                "task {id} dropped while registered but also unregistered"
+            );
         } else {
             assert_eq!(wins, 1, "task {id} unregistered {wins} times");
         }

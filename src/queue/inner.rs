@@ -9,7 +9,7 @@ use core::ptr::{self, NonNull};
 
 use crossbeam_utils::CachePadded;
 
-use crate::loom::{AtomicPtr, AtomicUsize, Arc, Ordering};
+use crate::loom::{Arc, AtomicPtr, AtomicUsize, Ordering};
 
 use super::node::{self, Header};
 use super::{Callback, Closed, Handle, Wake};
@@ -231,4 +231,3 @@ impl Sender<Callback> {
         }
     }
 }
-

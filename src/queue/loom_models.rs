@@ -99,7 +99,11 @@ fn cancel_vs_run() {
         // Relaxed: both counters were written before `join` (or on this thread).
         let ran = ran.load(Ordering::Relaxed);
         assert_eq!(ran + usize::from(cancelled), 1, "ran + prevented = pushed");
-        assert_eq!(drops.load(Ordering::Relaxed), 2, "each payload dropped exactly once");
+        assert_eq!(
+            drops.load(Ordering::Relaxed),
+            2,
+            "each payload dropped exactly once"
+        );
         drop(tx);
     });
 }
@@ -127,15 +131,25 @@ fn close_vs_push() {
         drop(tx);
         let pending = rx.close();
         let ran = rx.drain(|_| ());
-        assert_eq!(ran, pending, "close counted exactly what the drain then ran");
+        assert_eq!(
+            ran, pending,
+            "close counted exactly what the drain then ran"
+        );
         let accepted = producers
             .into_iter()
             .map(|p| usize::from(p.join().unwrap()))
             .sum::<usize>();
-        assert_eq!(accepted, pending, "every accepted push was counted by close");
+        assert_eq!(
+            accepted, pending,
+            "every accepted push was counted by close"
+        );
         drop(rx);
         // Relaxed: read after the joins.
-        assert_eq!(drops.load(Ordering::Relaxed), 2, "each payload dropped exactly once");
+        assert_eq!(
+            drops.load(Ordering::Relaxed),
+            2,
+            "each payload dropped exactly once"
+        );
     });
 }
 
@@ -160,7 +174,9 @@ fn drop_last_handle_vs_drain() {
         .unwrap();
         let holder = thread::spawn(move || {
             let s = h.state();
-            assert!(s == HandleState::Pending || s == HandleState::Running || s == HandleState::Done);
+            assert!(
+                s == HandleState::Pending || s == HandleState::Running || s == HandleState::Done
+            );
             drop(h);
         });
         assert_eq!(rx.drain(|t| assert!(t.id == 7 || t.id == 8)), 2);

@@ -128,7 +128,12 @@ pub fn run(ops: &[Op]) {
                 let (h, id) = &handles[i % handles.len()];
                 let id = *id;
                 let expect = fate[id as usize] == M::Pending;
-                assert_eq!(h.cancel(), expect, "cancel of #{id} in state {:?}", fate[id as usize]);
+                assert_eq!(
+                    h.cancel(),
+                    expect,
+                    "cancel of #{id} in state {:?}",
+                    fate[id as usize]
+                );
                 if expect {
                     fate[id as usize] = M::Cancelled;
                     assert_eq!(drops(&log), [id], "a cancelled payload is dropped at once");
@@ -175,7 +180,11 @@ pub fn run(ops: &[Op]) {
                 if let Ok(n) = res {
                     assert_eq!(n, ran.len());
                 }
-                assert_eq!(drops(&log), expect, "each run payload is dropped after its run");
+                assert_eq!(
+                    drops(&log),
+                    expect,
+                    "each run payload is dropped after its run"
+                );
             }
             Op::TryPop => {
                 let got = rx.try_pop().map(|it| it.id);
@@ -201,7 +210,11 @@ pub fn run(ops: &[Op]) {
             }
             Op::PreparePark => {
                 let announced = rx.prepare_park();
-                assert_eq!(announced, model.is_empty(), "prepare_park vs model emptiness");
+                assert_eq!(
+                    announced,
+                    model.is_empty(),
+                    "prepare_park vs model emptiness"
+                );
                 if announced {
                     assert!(!rx.finish_park(), "nobody woke this park");
                 }
@@ -227,9 +240,16 @@ pub fn run(ops: &[Op]) {
         .filter(|&id| fate[id as usize] == M::Pending)
         .collect();
     drop(rx);
-    assert_eq!(drops(&log), pending, "receiver drop disposes of pending payloads");
+    assert_eq!(
+        drops(&log),
+        pending,
+        "receiver drop disposes of pending payloads"
+    );
     for (h, id) in &handles {
-        assert!(!h.cancel(), "cancel after the receiver is gone prevents nothing (#{id})");
+        assert!(
+            !h.cancel(),
+            "cancel after the receiver is gone prevents nothing (#{id})"
+        );
     }
     drop(handles);
     assert!(tx.is_closed());

@@ -95,7 +95,11 @@ unsafe fn claim(h: NonNull<Header>) -> Claim {
         if s & LIFECYCLE == CANCELLED {
             return Claim::Cancelled;
         }
-        debug_assert_eq!(s & LIFECYCLE, PENDING, "a queued node is pending or cancelled");
+        debug_assert_eq!(
+            s & LIFECYCLE,
+            PENDING,
+            "a queued node is pending or cancelled"
+        );
         if refs(s) == 1 {
             return Claim::Exclusive;
         }
@@ -425,7 +429,11 @@ impl<T> Receiver<T> {
         };
         // SAFETY: `first` is queued and unconsumed, so the queue's reference keeps it live.
         // Acquire: pairs with the Release link store in `enqueue`.
-        if unsafe { first.as_ref() }.next.load(Ordering::Acquire).is_null() {
+        if unsafe { first.as_ref() }
+            .next
+            .load(Ordering::Acquire)
+            .is_null()
+        {
             return Some(first);
         }
         // Relaxed: only the pointer is used (compared with popped nodes); every node's contents
@@ -546,7 +554,10 @@ impl<T> Receiver<T> {
                 let s = unsafe { cur.as_ref() }.state.load(Ordering::Relaxed); // Relaxed: check.
                 assert!(refs(s) >= 1, "queued node without the queue's reference");
                 let l = s & LIFECYCLE;
-                assert!(l == PENDING || l == CANCELLED, "queued node is {l}, not pending/cancelled");
+                assert!(
+                    l == PENDING || l == CANCELLED,
+                    "queued node is {l}, not pending/cancelled"
+                );
             }
             first = false;
             // SAFETY: `cur` is live.
@@ -557,7 +568,11 @@ impl<T> Receiver<T> {
             }
         }
         let head = self.inner.hot.head.load(Ordering::Acquire); // Acquire: as wait_next.
-        assert_eq!(cur.as_ptr(), head, "the last linked node is not the producer end");
+        assert_eq!(
+            cur.as_ptr(),
+            head,
+            "the last linked node is not the producer end"
+        );
         assert_eq!(seen, total, "linked nodes differ from accepted - consumed");
     }
 }

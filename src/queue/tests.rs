@@ -62,7 +62,8 @@ fn drain_runs_only_what_was_present() {
             o.lock().unwrap().push(i);
             let o2 = o.clone();
             // Pushed during the drain: waits for the next one.
-            tx2.call_soon(move || o2.lock().unwrap().push(100 + i)).unwrap();
+            tx2.call_soon(move || o2.lock().unwrap().push(100 + i))
+                .unwrap();
         })
         .unwrap();
     }
@@ -135,7 +136,10 @@ fn panicking_callback_loses_nothing() {
         .unwrap();
     }
     let err = panic::catch_unwind(AssertUnwindSafe(|| rx.run_pending())).unwrap_err();
-    assert_eq!(err.downcast_ref::<&str>(), Some(&"boom (expected by the test)"));
+    assert_eq!(
+        err.downcast_ref::<&str>(),
+        Some(&"boom (expected by the test)")
+    );
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     assert_eq!(rx.len(), 3, "the three after the panic stay queued");
     rx.assert_valid();
@@ -177,7 +181,8 @@ fn inline_and_boxed_callbacks_share_the_queue() {
     let (tx, mut rx) = channel::<Callback>();
     let log = Arc::new(Mutex::new(Vec::new()));
     let l = log.clone();
-    tx.call_soon(move || l.lock().unwrap().push("inline")).unwrap();
+    tx.call_soon(move || l.lock().unwrap().push("inline"))
+        .unwrap();
     let l = log.clone();
     tx.push(Box::new(move || l.lock().unwrap().push("boxed")))
         .unwrap();
@@ -187,9 +192,13 @@ fn inline_and_boxed_callbacks_share_the_queue() {
     assert_eq!(rx.run_pending(), 3);
     // `drain` on a callback queue hands out boxes (inline closures are boxed on the way out).
     let l = log.clone();
-    tx.call_soon(move || l.lock().unwrap().push("via drain")).unwrap();
+    tx.call_soon(move || l.lock().unwrap().push("via drain"))
+        .unwrap();
     rx.drain(|cb| cb());
-    assert_eq!(*log.lock().unwrap(), ["inline", "boxed", "detached", "via drain"]);
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["inline", "boxed", "detached", "via drain"]
+    );
     rx.close();
     let flag = Arc::new(AtomicUsize::new(0));
     let fl = flag.clone();
@@ -200,7 +209,11 @@ fn inline_and_boxed_callbacks_share_the_queue() {
         .map(drop)
         .unwrap_err();
     f();
-    assert_eq!(flag.load(Ordering::SeqCst), 1, "the closure came back intact");
+    assert_eq!(
+        flag.load(Ordering::SeqCst),
+        1,
+        "the closure came back intact"
+    );
     assert!(tx.call_soon_detached(|| ()).is_err());
 }
 
@@ -215,7 +228,7 @@ fn park_protocol_single_thread() {
     assert!(!rx.prepare_park(), "work waiting: do not sleep");
     assert!(rx.park_timeout(Duration::from_secs(60)), "returns at once");
     rx.park(); // returns at once too
-    // A push after the announcement sets NOTIFIED (and would wake).
+               // A push after the announcement sets NOTIFIED (and would wake).
     assert_eq!(rx.try_pop(), Some(1));
     assert!(rx.prepare_park());
     tx.push(2).unwrap();
@@ -294,7 +307,11 @@ fn cancel_from_another_thread_drops_there() {
     })
     .join()
     .unwrap();
-    assert_eq!(*where_dropped.lock().unwrap(), Some(true), "dropped on the cancelling thread");
+    assert_eq!(
+        *where_dropped.lock().unwrap(),
+        Some(true),
+        "dropped on the cancelling thread"
+    );
     assert_eq!(rx.run_pending(), 0);
 }
 
@@ -353,7 +370,9 @@ fn panic_in_drain_is_reported_to_caller() {
     let (tx, mut rx) = channel::<u8>();
     tx.push(1).unwrap();
     tx.push(2).unwrap();
-    let r = panic::catch_unwind(AssertUnwindSafe(|| rx.drain(|_| panic!("first (expected)"))));
+    let r = panic::catch_unwind(AssertUnwindSafe(|| {
+        rx.drain(|_| panic!("first (expected)"))
+    }));
     assert!(r.is_err());
     assert_eq!(rx.try_pop(), Some(2));
 }

@@ -41,7 +41,9 @@ pub struct LocalShard<'a, T> {
 
 impl<T> fmt::Debug for LocalShard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalShard").field("shard", self.shard).finish()
+        f.debug_struct("LocalShard")
+            .field("shard", self.shard)
+            .finish()
     }
 }
 
@@ -57,7 +59,11 @@ impl<T: Send + Sync + 'static> Registry<T> {
     /// See [`LocalShard`].
     pub fn local(&self) -> Result<LocalShard<'_, T>, RegisterError> {
         let shard = self.mine(true)?.expect("shard created");
-        Ok(LocalShard { inner: &self.inner, shard, _this_thread: PhantomData })
+        Ok(LocalShard {
+            inner: &self.inner,
+            shard,
+            _this_thread: PhantomData,
+        })
     }
 }
 

@@ -16,7 +16,10 @@ pub(crate) struct Inner<T> {
 
 impl<T> Inner<T> {
     pub(crate) fn new() -> Self {
-        Inner { shards: AtomicPtr::new(core::ptr::null_mut()), next_id: AtomicUsize::new(0) }
+        Inner {
+            shards: AtomicPtr::new(core::ptr::null_mut()),
+            next_id: AtomicUsize::new(0),
+        }
     }
 
     /// Creates a shard owned by the calling thread and publishes it to snapshots.
@@ -29,10 +32,17 @@ impl<T> Inner<T> {
         loop {
             // SAFETY: not yet published; we own it.
             // Relaxed: published by the Release CAS below.
-            unsafe { shard.as_ref() }.next.store(head, Ordering::Relaxed);
+            unsafe { shard.as_ref() }
+                .next
+                .store(head, Ordering::Relaxed);
             // Release: publishes the shard's initialisation; pairs with the Acquire loads in
             // `shards()`.
-            match self.shards.compare_exchange_weak(head, shard.as_ptr(), Ordering::Release, Ordering::Relaxed) {
+            match self.shards.compare_exchange_weak(
+                head,
+                shard.as_ptr(),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return shard,
                 Err(now) => head = now,
             }
@@ -56,7 +66,11 @@ impl<T> Inner<T> {
     ///
     /// # Safety
     /// `shard` is a shard of `self` and the calling thread is its owner.
-    pub(crate) unsafe fn register_in(&self, shard: &Shard<T>, task: &Task<T>) -> Result<(), RegisterError> {
+    pub(crate) unsafe fn register_in(
+        &self,
+        shard: &Shard<T>,
+        task: &Task<T>,
+    ) -> Result<(), RegisterError> {
         // SAFETY: owner (caller).
         unsafe { Self::claim(shard, task)? };
         let p = task.ptr;
@@ -105,7 +119,12 @@ impl<T> Inner<T> {
             return Err(RegisterError::WrongThread);
         }
         // AcqRel: first registration; pairs with the Acquire load of `home` in `die`.
-        match home.compare_exchange(core::ptr::null_mut(), me, Ordering::AcqRel, Ordering::Relaxed) {
+        match home.compare_exchange(
+            core::ptr::null_mut(),
+            me,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        ) {
             Ok(_) => {
                 shard.acquire_ref();
                 Ok(())
@@ -141,7 +160,10 @@ impl<T> Inner<T> {
         if mine.is_some_and(|m| core::ptr::eq(m, home_ref)) {
             // AcqRel: the single winner among racing unregisters; pairs with the other CASes
             // out of REGISTERED (foreign unregister, last drop).
-            if state.compare_exchange(REGISTERED, IDLE, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            if state
+                .compare_exchange(REGISTERED, IDLE, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
                 return false;
             }
             // SAFETY: owner; the node was REGISTERED here, so it is linked here.
@@ -150,7 +172,10 @@ impl<T> Inner<T> {
         } else {
             // AcqRel: the single winner among racing unregisters; Release orders it before the
             // push, Acquire pairs with `register`'s Release store.
-            if state.compare_exchange(REGISTERED, REMOTE, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            if state
+                .compare_exchange(REGISTERED, REMOTE, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
                 return false;
             }
             // SAFETY: our CAS queued the node; our handle's node holds a reference on `home`.
@@ -238,4 +263,3 @@ impl<T> Drop for Inner<T> {
         }
     }
 }
-

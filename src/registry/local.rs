@@ -69,7 +69,10 @@ unsafe fn exit<T>(shard: *const (), inner: *const ()) {
 
 /// The calling thread's shard of `inner` (created if `create`). `None` outside: the thread is
 /// exiting (thread-locals destroyed). Inside: `None` if there is no shard and `!create`.
-pub(super) fn shard_of<T: Send + Sync + 'static>(inner: &Arc<Inner<T>>, create: bool) -> Option<Option<NonNull<Shard<T>>>> {
+pub(super) fn shard_of<T: Send + Sync + 'static>(
+    inner: &Arc<Inner<T>>,
+    create: bool,
+) -> Option<Option<NonNull<Shard<T>>>> {
     let key = Arc::as_ptr(inner) as *const ();
     if let Ok((k, shard)) = CACHE.try_with(Cell::get) {
         if k == key {
@@ -85,7 +88,12 @@ pub(super) fn shard_of<T: Send + Sync + 'static>(inner: &Arc<Inner<T>>, create: 
                 None if create => {
                     let s = inner.new_shard().as_ptr() as *const ();
                     let count = Arc::into_raw(inner.clone()) as *const ();
-                    entries.push(Entry { key, shard: s, inner: count, exit: exit::<T> });
+                    entries.push(Entry {
+                        key,
+                        shard: s,
+                        inner: count,
+                        exit: exit::<T>,
+                    });
                     s
                 }
                 None => return None,

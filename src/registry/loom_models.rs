@@ -38,12 +38,16 @@ struct Val {
 
 impl Val {
     fn new(id: u32) -> Self {
-        Val { id, alive: UnsafeCell::new(true) }
+        Val {
+            id,
+            alive: UnsafeCell::new(true),
+        }
     }
 
     fn check(&self) -> u32 {
         // SAFETY: a plain read; loom reports it if it races with the write in `drop`.
-        self.alive.with(|a| assert!(unsafe { *a }, "registry: snapshot returned a dropped task"));
+        self.alive
+            .with(|a| assert!(unsafe { *a }, "registry: snapshot returned a dropped task"));
         self.id
     }
 }
@@ -88,7 +92,10 @@ fn owner_vs_foreign_unregister() {
         // SAFETY: this thread owns `shard`.
         let mine = unsafe { inner.unregister_in(Some(shard.get()), &t) };
         let theirs = foreign.join().unwrap();
-        assert!(mine ^ theirs, "exactly one unregister must win (owner {mine}, foreign {theirs})");
+        assert!(
+            mine ^ theirs,
+            "exactly one unregister must win (owner {mine}, foreign {theirs})"
+        );
         assert_eq!(owner_finish(shard), 0, "task still linked");
         assert!(!t.is_registered());
     });
@@ -116,7 +123,11 @@ fn foreign_unregister_vs_owner_register_and_drain() {
         let (ra, rb) = foreign.join().unwrap();
         assert!(ra, "`a` was registered before the foreign thread started");
         let linked = owner_finish(shard);
-        assert_eq!(linked, if rb { 0 } else { 1 }, "foreign result {rb} vs linked {linked}");
+        assert_eq!(
+            linked,
+            if rb { 0 } else { 1 },
+            "foreign result {rb} vs linked {linked}"
+        );
         assert_eq!(b.is_registered(), !rb);
     });
 }
@@ -138,9 +149,16 @@ fn thread_exit_vs_foreign_unregister() {
         assert!(foreign.join().unwrap(), "the task was registered");
         // Everyone is gone: the lock must be free and the shard fully drained.
         assert!(shard.get().try_lock(), "drain lock left held");
-        assert!(!shard.get().has_remote(), "a foreign unregister was stranded");
+        assert!(
+            !shard.get().has_remote(),
+            "a foreign unregister was stranded"
+        );
         // SAFETY: we hold the lock.
-        assert_eq!(unsafe { shard.get().linked_len() }, 0, "task still linked in the orphan");
+        assert_eq!(
+            unsafe { shard.get().linked_len() },
+            0,
+            "task still linked in the orphan"
+        );
         shard.get().unlock_for_test();
     });
 }
@@ -163,7 +181,7 @@ fn snapshot_vs_unregister_and_drop() {
         // SAFETY: this thread owns `shard`.
         assert!(unsafe { inner.unregister_in(Some(shard.get()), &t) });
         drop(t); // last handle unless the snapshot holds one
-        // SAFETY: owner: retire and try to free.
+                 // SAFETY: owner: retire and try to free.
         unsafe { shard.get().drain() };
         let seen = reader.join().unwrap();
         assert!(seen == 0 || seen == 7);
@@ -187,7 +205,7 @@ fn last_drop_vs_drain() {
             drop(t2); // maybe the last handle
         });
         drop(t); // maybe the last handle
-        // SAFETY: owner.
+                 // SAFETY: owner.
         unsafe { shard.get().drain() };
         foreign.join().unwrap();
         assert_eq!(owner_finish(shard), 0);
@@ -221,7 +239,10 @@ fn two_helpers_on_orphan() {
         ha.join().unwrap();
         hb.join().unwrap();
         assert!(shard.get().try_lock(), "drain lock left held");
-        assert!(!shard.get().has_remote(), "an unregister was stranded on the orphan");
+        assert!(
+            !shard.get().has_remote(),
+            "an unregister was stranded on the orphan"
+        );
         // SAFETY: we hold the lock.
         assert_eq!(unsafe { shard.get().linked_len() }, 0);
         shard.get().unlock_for_test();

@@ -141,7 +141,10 @@ impl<T> Task<T> {
     /// assert_eq!(t.len(), 3);
     /// ```
     pub fn new(value: T) -> Self {
-        Task { ptr: Node::alloc(value), _owns: PhantomData }
+        Task {
+            ptr: Node::alloc(value),
+            _owns: PhantomData,
+        }
     }
 
     /// Whether both handles point to the same task.
@@ -169,7 +172,10 @@ impl<T> Task<T> {
     /// # Safety
     /// The caller owns one count on `p` (e.g. from a successful `try_acquire`).
     unsafe fn from_counted(p: NonNull<Node<T>>) -> Self {
-        Task { ptr: p, _owns: PhantomData }
+        Task {
+            ptr: p,
+            _owns: PhantomData,
+        }
     }
 }
 
@@ -178,8 +184,14 @@ impl<T> Clone for Task<T> {
         // SAFETY: our handle keeps the node alive.
         // Relaxed: we already hold a count, as in Arc::clone.
         let old = unsafe { Node::refs(self.ptr) }.fetch_add(1, Ordering::Relaxed);
-        assert!(old < isize::MAX as usize, "registry: Task reference count overflow");
-        Task { ptr: self.ptr, _owns: PhantomData }
+        assert!(
+            old < isize::MAX as usize,
+            "registry: Task reference count overflow"
+        );
+        Task {
+            ptr: self.ptr,
+            _owns: PhantomData,
+        }
     }
 }
 
@@ -353,13 +365,17 @@ unsafe impl<T: Send + Sync> Sync for Registry<T> {}
 
 impl<T> Clone for Registry<T> {
     fn clone(&self) -> Self {
-        Registry { inner: self.inner.clone() }
+        Registry {
+            inner: self.inner.clone(),
+        }
     }
 }
 
 impl<T> fmt::Debug for Registry<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Registry").field("shards", &self.inner.shards().count()).finish()
+        f.debug_struct("Registry")
+            .field("shards", &self.inner.shards().count())
+            .finish()
     }
 }
 
@@ -379,7 +395,9 @@ impl<T: Send + Sync + 'static> Registry<T> {
     /// assert!(reg.snapshot().is_empty());
     /// ```
     pub fn new() -> Self {
-        Registry { inner: Arc::new(Inner::new()) }
+        Registry {
+            inner: Arc::new(Inner::new()),
+        }
     }
 
     /// The calling thread's shard, creating it if `create`.
@@ -523,7 +541,10 @@ impl<T: Send + Sync + 'static> Registry<T> {
     /// See [`ThreadKey`] and [`Registry::current_of`].
     pub fn thread_key(&self) -> Result<ThreadKey, RegisterError> {
         let shard = self.mine(true)?.expect("shard created").id;
-        Ok(ThreadKey { shard, registry: Arc::as_ptr(&self.inner) as usize })
+        Ok(ThreadKey {
+            shard,
+            registry: Arc::as_ptr(&self.inner) as usize,
+        })
     }
 
     /// Another thread's current task, read without pausing it (it may be changing). `None` for
@@ -546,7 +567,10 @@ impl<T: Send + Sync + 'static> Registry<T> {
         if key.registry != Arc::as_ptr(&self.inner) as usize {
             return None; // a key of another registry
         }
-        self.inner.shards().find(|s| s.id == key.shard).and_then(Inner::current_in)
+        self.inner
+            .shards()
+            .find(|s| s.id == key.shard)
+            .and_then(Inner::current_in)
     }
 
     /// Processes now what other threads queued for this thread (their unregisters, dead tasks).

@@ -74,7 +74,10 @@ impl Val {
     fn new(id: u64, live: &Arc<AtomicUsize>) -> Self {
         // Relaxed: a single-thread counter.
         live.fetch_add(1, Ordering::Relaxed);
-        Val { id, live: live.clone() }
+        Val {
+            id,
+            live: live.clone(),
+        }
     }
 }
 
@@ -107,12 +110,20 @@ pub fn run(ops: &[Op]) {
                     if model.insert(id) {
                         assert_eq!(r, Ok(()), "register of unregistered task {id}");
                     } else {
-                        assert_eq!(r, Err(RegisterError::AlreadyRegistered), "double register {id}");
+                        assert_eq!(
+                            r,
+                            Err(RegisterError::AlreadyRegistered),
+                            "double register {id}"
+                        );
                     }
                 }
                 Op::Unregister(i) => {
                     let id = tasks[i].id;
-                    assert_eq!(reg.unregister(&tasks[i]), model.remove(&id), "unregister {id}");
+                    assert_eq!(
+                        reg.unregister(&tasks[i]),
+                        model.remove(&id),
+                        "unregister {id}"
+                    );
                 }
                 Op::Snapshot => {
                     let snap = reg.snapshot();
@@ -163,13 +174,21 @@ pub fn run(ops: &[Op]) {
             let mut ids: HashSet<u64> = tasks.iter().map(|t| t.id).collect();
             ids.extend(kept.iter().map(|t| t.id));
             // Relaxed: single thread.
-            assert_eq!(live.load(Ordering::Relaxed), ids.len(), "live values != reachable tasks");
+            assert_eq!(
+                live.load(Ordering::Relaxed),
+                ids.len(),
+                "live values != reachable tasks"
+            );
         }
         drop(tasks);
         drop(kept);
         // Relaxed: single thread.
         assert_eq!(live.load(Ordering::Relaxed), 0, "values leaked");
         reg.assert_valid();
-        assert_eq!(reg.local_len(), 0, "tasks still linked after every handle dropped");
+        assert_eq!(
+            reg.local_len(),
+            0,
+            "tasks still linked after every handle dropped"
+        );
     }
 }

@@ -99,7 +99,8 @@ impl<T> Node<T> {
         #[cfg(loom)]
         // SAFETY: a plain read of the poison flag (field projection, no `&Node`); loom reports
         // it if it races with the write in `free`.
-        unsafe { &(*p.as_ptr()).freed }.with(|f| assert!(!unsafe { *f }, "registry: node used after free"));
+        unsafe { &(*p.as_ptr()).freed }
+            .with(|f| assert!(!unsafe { *f }, "registry: node used after free"));
         let _ = p;
     }
 
@@ -170,7 +171,10 @@ impl<T> Node<T> {
             if r == 0 {
                 return false;
             }
-            assert!(r < isize::MAX as usize, "registry: Task reference count overflow");
+            assert!(
+                r < isize::MAX as usize,
+                "registry: Task reference count overflow"
+            );
             // Acquire on success: pairs with the Release decrements in Task::drop (a revived
             // handle sees every write made through the handles it joins).
             match refs.compare_exchange_weak(r, r + 1, Ordering::Acquire, Ordering::Relaxed) {
@@ -320,15 +324,22 @@ impl<T> Shard<T> {
 
     /// Appends a block to the mirror and returns a free index (the others go to `free`).
     fn grow(&self, local: &mut Local<T>) -> usize {
-        let slots = (0..BLOCK).map(|_| AtomicPtr::new(ptr::null_mut())).collect();
-        let b = NonNull::from(Box::leak(Box::new(Block { slots, next: AtomicPtr::new(ptr::null_mut()) })));
+        let slots = (0..BLOCK)
+            .map(|_| AtomicPtr::new(ptr::null_mut()))
+            .collect();
+        let b = NonNull::from(Box::leak(Box::new(Block {
+            slots,
+            next: AtomicPtr::new(ptr::null_mut()),
+        })));
         match local.table.last() {
             // Release: publishes the block's initialised slots; pairs with the Acquire load of
             // `blocks` in `scan`.
             None => self.blocks.store(b.as_ptr(), Ordering::Release),
             // SAFETY: table blocks live until the shard is freed.
             // Release: as above, pairs with the Acquire load of `next` in `scan`.
-            Some(last) => unsafe { last.as_ref() }.next.store(b.as_ptr(), Ordering::Release),
+            Some(last) => unsafe { last.as_ref() }
+                .next
+                .store(b.as_ptr(), Ordering::Release),
         }
         let base = local.table.len() * BLOCK;
         local.table.push(b);
@@ -377,7 +388,12 @@ impl<T> Shard<T> {
             // SAFETY: `rnext` is ours until the CAS publishes the node (caller won the push).
             unsafe { Node::rnext(n) }.with_mut(|r| unsafe { *r = head });
             // Release: publishes `rnext`; pairs with the Acquire swap in `drain`.
-            match self.remote.compare_exchange_weak(head, n.as_ptr(), Ordering::Release, Ordering::Relaxed) {
+            match self.remote.compare_exchange_weak(
+                head,
+                n.as_ptr(),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => break,
                 Err(now) => head = now,
             }
@@ -407,7 +423,9 @@ impl<T> Shard<T> {
     pub(crate) fn try_lock(&self) -> bool {
         // Acquire: pairs with the Release in `unlock`, so the previous holder's local writes are
         // visible to us.
-        self.owner.compare_exchange(ORPHAN, LOCKED, Ordering::Acquire, Ordering::Relaxed).is_ok()
+        self.owner
+            .compare_exchange(ORPHAN, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// Releases the drain lock without the re-check (tests that took it with `try_lock`).
@@ -470,7 +488,9 @@ impl<T> Shard<T> {
             }
             // AcqRel: races only with the last-handle drop setting DEAD; pairs with its CAS.
             if s & DEAD == 0
-                && state.compare_exchange(REMOTE, IDLE, Ordering::AcqRel, Ordering::Acquire).is_ok()
+                && state
+                    .compare_exchange(REMOTE, IDLE, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
             {
                 continue;
             }
@@ -498,7 +518,8 @@ impl<T> Shard<T> {
             self.with_local(|local| {
                 local.retired.push((n, local.epoch));
                 // Relaxed: a hint for helpers only.
-                self.retired_hint.store(local.retired.len(), Ordering::Relaxed);
+                self.retired_hint
+                    .store(local.retired.len(), Ordering::Relaxed);
             })
         }
     }
@@ -543,7 +564,8 @@ impl<T> Shard<T> {
                     }
                 });
                 // Relaxed: a hint for helpers only.
-                self.retired_hint.store(local.retired.len(), Ordering::Relaxed);
+                self.retired_hint
+                    .store(local.retired.len(), Ordering::Relaxed);
             })
         }
     }
@@ -611,7 +633,11 @@ impl<T> Shard<T> {
     pub(crate) unsafe fn release_ref(this: NonNull<Shard<T>>) {
         // SAFETY: the caller's reference keeps the shard alive until this decrement.
         // Release: pairs with the Acquire fence below in the last releaser.
-        if unsafe { this.as_ref() }.refs.fetch_sub(1, Ordering::Release) != 1 {
+        if unsafe { this.as_ref() }
+            .refs
+            .fetch_sub(1, Ordering::Release)
+            != 1
+        {
             return;
         }
         // Acquire: pairs with every earlier Release decrement.
@@ -631,9 +657,23 @@ impl<T> Shard<T> {
         let shard = unsafe { Box::from_raw(this.as_ptr()) };
         let local = shard.local.with_mut(|l| {
             // SAFETY: exclusive.
-            unsafe { core::mem::replace(&mut *l, Local { list: List::new(), free: Vec::new(), table: Vec::new(), retired: Vec::new(), epoch: 0 }) }
+            unsafe {
+                core::mem::replace(
+                    &mut *l,
+                    Local {
+                        list: List::new(),
+                        free: Vec::new(),
+                        table: Vec::new(),
+                        retired: Vec::new(),
+                        epoch: 0,
+                    },
+                )
+            }
         });
-        debug_assert!(local.list.is_empty(), "registry: shard freed with linked nodes");
+        debug_assert!(
+            local.list.is_empty(),
+            "registry: shard freed with linked nodes"
+        );
         for (n, _) in local.retired {
             // SAFETY: no reader can exist: the registry is gone (it held a reference).
             unsafe { Node::free(n) };
@@ -656,7 +696,10 @@ impl<T> Shard<T> {
                 let mut in_slots = 0;
                 let mut is_free = vec![false; local.table.len() * BLOCK];
                 for &i in &local.free {
-                    assert!(!core::mem::replace(&mut is_free[i], true), "registry: slot {i} free twice");
+                    assert!(
+                        !core::mem::replace(&mut is_free[i], true),
+                        "registry: slot {i} free twice"
+                    );
                 }
                 for (idx, &free) in is_free.iter().enumerate() {
                     // Relaxed: we are the only writer.
@@ -667,15 +710,34 @@ impl<T> Shard<T> {
                     };
                     in_slots += 1;
                     assert!(!free, "registry: occupied slot {idx} is on the free list");
-                    assert_eq!(Node::slot(n).with(|s| *s), idx, "registry: node's slot index is stale");
+                    assert_eq!(
+                        Node::slot(n).with(|s| *s),
+                        idx,
+                        "registry: node's slot index is stale"
+                    );
                     // Relaxed: set once before linking, by us.
-                    assert_eq!(Node::home(n).load(Ordering::Relaxed), self as *const _ as *mut _, "registry: linked node homed elsewhere");
+                    assert_eq!(
+                        Node::home(n).load(Ordering::Relaxed),
+                        self as *const _ as *mut _,
+                        "registry: linked node homed elsewhere"
+                    );
                     // Relaxed: a consistency check in a quiescent test.
                     let s = Node::state(n).load(Ordering::Relaxed) & LINK_MASK;
-                    assert!(s == REGISTERED || s == REMOTE, "registry: linked node in state {s}");
+                    assert!(
+                        s == REGISTERED || s == REMOTE,
+                        "registry: linked node in state {s}"
+                    );
                 }
-                assert_eq!(in_slots, local.list.len(), "registry: list length != occupied slots");
-                assert_eq!(in_slots + local.free.len(), local.table.len() * BLOCK, "registry: slot accounting");
+                assert_eq!(
+                    in_slots,
+                    local.list.len(),
+                    "registry: list length != occupied slots"
+                );
+                assert_eq!(
+                    in_slots + local.free.len(),
+                    local.table.len() * BLOCK,
+                    "registry: slot accounting"
+                );
                 in_slots
             })
         }
@@ -694,6 +756,9 @@ impl<T> Shard<T> {
 impl<T> core::fmt::Debug for Shard<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         // Relaxed: diagnostics only.
-        f.debug_struct("Shard").field("id", &self.id).field("owner", &self.owner.load(Ordering::Relaxed)).finish_non_exhaustive()
+        f.debug_struct("Shard")
+            .field("id", &self.id)
+            .field("owner", &self.owner.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
     }
 }

@@ -105,7 +105,10 @@ fn thread_exit_hands_over_and_items_stay_visible() {
     let mut seen: Vec<u32> = reg.snapshot().iter().map(|t| **t).collect();
     seen.sort();
     assert_eq!(seen, [0, 1, 2, 3, 4]);
-    assert!(reg.unregister(&kept[0]), "orphan unregister from another thread");
+    assert!(
+        reg.unregister(&kept[0]),
+        "orphan unregister from another thread"
+    );
     assert!(!reg.unregister(&kept[0]));
     assert_eq!(reg.register(&kept[1]), Err(RegisterError::WrongThread));
     drop(kept); // the rest die as orphans
@@ -141,9 +144,11 @@ fn wrong_thread_current_refused() {
     let t = Task::new(0u8);
     reg.register(&t).unwrap();
     let (r2, t2) = (reg.clone(), t.clone());
-    std::thread::spawn(move || assert_eq!(r2.set_current(Some(&t2)), Err(RegisterError::WrongThread)))
-        .join()
-        .unwrap();
+    std::thread::spawn(move || {
+        assert_eq!(r2.set_current(Some(&t2)), Err(RegisterError::WrongThread))
+    })
+    .join()
+    .unwrap();
 }
 
 #[test]
@@ -151,7 +156,12 @@ fn error_display_and_traits() {
     let e = RegisterError::Busy;
     let _: &dyn std::error::Error = &e;
     assert_eq!(e.clone(), RegisterError::Busy);
-    for e in [RegisterError::AlreadyRegistered, RegisterError::WrongThread, RegisterError::Busy, RegisterError::ThreadExiting] {
+    for e in [
+        RegisterError::AlreadyRegistered,
+        RegisterError::WrongThread,
+        RegisterError::Busy,
+        RegisterError::ThreadExiting,
+    ] {
         assert!(!e.to_string().is_empty());
     }
 }
@@ -188,7 +198,6 @@ proptest! {
     }
 }
 
-
 #[test]
 fn local_shard_handle() {
     let reg = Registry::new();
@@ -199,7 +208,10 @@ fn local_shard_handle() {
     let (r2, t2) = (reg.clone(), t.clone());
     std::thread::spawn(move || {
         let theirs = r2.local().unwrap();
-        assert!(theirs.unregister(&t2), "foreign path through another thread's handle");
+        assert!(
+            theirs.unregister(&t2),
+            "foreign path through another thread's handle"
+        );
         assert_eq!(theirs.register(&t2), Err(RegisterError::WrongThread));
     })
     .join()
