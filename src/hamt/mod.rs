@@ -24,7 +24,7 @@
 //! | [`clone`](Clone::clone), [`len`](Hamt::len), [`is_empty`](Hamt::is_empty), [`ptr_eq`](Hamt::ptr_eq) | O(1) | none |
 //! | [`get`](Hamt::get), [`contains_key`](Hamt::contains_key), [`get_key_value`](Hamt::get_key_value) | O(path) | none |
 //! | [`insert`](Hamt::insert), [`remove`](Hamt::remove) (persistent) | O(32 · path) copies | one node per level |
-//! | [`insert_mut`](Hamt::insert_mut), [`remove_mut`](Hamt::remove_mut), unique map | O(path) | one `realloc` |
+//! | [`insert_mut`](Hamt::insert_mut), [`remove_mut`](Hamt::remove_mut), unique map | O(path) | none, or one node when a node must grow |
 //! | the same on a map that shares nodes | O(32 · path) for the shared part | one node per shared level |
 //! | [`iter`](Hamt::iter), [`keys`](Hamt::keys), [`values`](Hamt::values) | O(n) total | none |
 //! | `==` of two maps derived from each other | O(changed paths) | none |
