@@ -744,7 +744,10 @@ fn panics_in_hash_eq_clone_leave_maps_intact() {
             s2.assert_valid();
             assert_eq!(ids_of(&shared), want);
         }
-        assert!(fired >= clone_points as usize / 2, "only {fired} clone traps fired");
+        assert!(
+            fired >= clone_points as usize / 2,
+            "only {fired} clone traps fired"
+        );
         for m in [&unique, &shared, &sharer] {
             m.assert_valid();
             assert_eq!(ids_of(m), want);
