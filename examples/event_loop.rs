@@ -18,6 +18,9 @@
 //!
 //! Run it with `cargo run --release --example event_loop`.
 
+// Every atomic in this example is a counter or a progress flag: `Relaxed` throughout, since no
+// data is published through them (callbacks reach the loop through the queue, whose push/drain
+// edges order everything they carry, and the final reads happen after `join`).
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -67,6 +70,7 @@ struct CountingWaker {
 
 impl Wake for CountingWaker {
     fn wake(&self) {
+        // Relaxed: a counter, see the note at the imports.
         self.wakes.fetch_add(1, Ordering::Relaxed);
         self.inner.wake();
     }
@@ -104,6 +108,7 @@ fn io_thread(
             let handle = to_loop
                 .call_soon(move || on_complete(&s, &l, t))
                 .unwrap_or_else(|_| panic!("the loop closed its queue early"));
+            // Relaxed: a counter, see the note at the imports.
             ledger.pushed.fetch_add(1, Ordering::Relaxed);
             if n % TIMEOUT_EVERY == 0 && handle.cancel() {
                 // The timeout won: the completion will not run, so do the I/O again.
@@ -118,11 +123,13 @@ fn io_thread(
 
 /// A completion callback, on the loop thread: advance the task, or finish it.
 fn on_complete(shared: &Shared, ledger: &Ledger, task: Task<TaskInfo>) {
+    // Relaxed: a counter, see the note at the imports.
     ledger.ran.fetch_add(1, Ordering::Relaxed);
     shared
         .registry
         .set_current(Some(&task))
         .expect("task of this loop");
+    // Relaxed: a counter, see the note at the imports.
     let step = task.step.fetch_add(1, Ordering::Relaxed) + 1;
     if step == STEPS {
         assert_eq!(
@@ -134,6 +141,7 @@ fn on_complete(shared: &Shared, ledger: &Ledger, task: Task<TaskInfo>) {
             shared.registry.unregister(&task),
             "a finished task is unregistered once"
         );
+        // Relaxed: a counter, see the note at the imports.
         shared.finished.fetch_add(1, Ordering::Relaxed);
     } else {
         let io = &shared.io[task.id % IO_THREADS];
@@ -176,10 +184,12 @@ fn main() {
         let shared = shared.clone();
         thread::spawn(move || {
             let (mut snapshots, mut max_seen, mut current_seen) = (0usize, 0usize, 0usize);
+            // Relaxed: a counter, see the note at the imports.
             while shared.finished.load(Ordering::Relaxed) < TASKS {
                 let all = shared.registry.snapshot();
                 for t in &all {
                     assert!(
+                        // Relaxed: a counter, see the note at the imports.
                         t.step.load(Ordering::Relaxed) <= STEPS,
                         "a live task, never a freed one"
                     );
@@ -198,8 +208,10 @@ fn main() {
     // The loop: start the tasks in batches, run what is queued, park when idle.
     let root: Hamt<&'static str, usize> = Hamt::new().insert("loop", 0);
     let (mut started_tasks, mut parks, mut ran_total) = (0usize, 0usize, 0usize);
+    // Relaxed: a counter, see the note at the imports.
     while shared.finished.load(Ordering::Relaxed) < TASKS {
         while started_tasks < TASKS
+            // Relaxed: a counter, see the note at the imports.
             && started_tasks - shared.finished.load(Ordering::Relaxed) < 1_000
         {
             let id = started_tasks;
@@ -239,9 +251,13 @@ fn main() {
     );
     let elapsed = started.elapsed();
 
+    // Relaxed: a counter, see the note at the imports.
     let pushed = ledger.pushed.load(Ordering::Relaxed);
+    // Relaxed: a counter, see the note at the imports.
     let ran = ledger.ran.load(Ordering::Relaxed);
+    // Relaxed: a counter, see the note at the imports.
     let prevented = ledger.prevented.load(Ordering::Relaxed);
+    // Relaxed: a counter, see the note at the imports.
     let wakes = waker.wakes.load(Ordering::Relaxed);
     println!("loopkit event loop: {TASKS} tasks x {STEPS} I/O steps on {IO_THREADS} I/O threads, {elapsed:.2?}");
     println!("  callbacks pushed  {pushed:>8}  (call_soon from I/O threads)");

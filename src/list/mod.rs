@@ -342,10 +342,10 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
             // SAFETY: `node` came from `into_ptr` just above and is given back once.
             return Err(AlreadyLinked(unsafe { T::from_ptr(node) }));
         }
-        // SAFETY: `prev`/`next` are adjacent links of this list (sentinel or nodes it holds, all
-        // live while linked), `links` is the unlinked node's; `&mut self` excludes other access.
         // `links` came from `into_ptr`'s pointer by projection, so it keeps the node's
         // provenance, and the neighbours store it.
+        // SAFETY: `prev`/`next` are adjacent links of this list (sentinel or nodes it holds, all
+        // live while linked), `links` is the unlinked node's; `&mut self` excludes other access.
         unsafe {
             Links::link(links, prev, next, self.owner_word());
             Links::set_next(prev, links);

@@ -100,7 +100,7 @@ fn cancel_vs_run() {
         let ran = ran.load(Ordering::Relaxed);
         assert_eq!(ran + usize::from(cancelled), 1, "ran + prevented = pushed");
         assert_eq!(
-            drops.load(Ordering::Relaxed),
+            drops.load(Ordering::Relaxed), // Relaxed: written before the joins above.
             2,
             "each payload dropped exactly once"
         );
@@ -146,7 +146,7 @@ fn close_vs_push() {
         drop(rx);
         // Relaxed: read after the joins.
         assert_eq!(
-            drops.load(Ordering::Relaxed),
+            drops.load(Ordering::Relaxed), // Relaxed: written before the joins above.
             2,
             "each payload dropped exactly once"
         );
