@@ -154,11 +154,8 @@ fn thread_exit_vs_foreign_unregister() {
             "a foreign unregister was stranded"
         );
         // SAFETY: we hold the lock.
-        assert_eq!(
-            unsafe { shard.get().linked_len() },
-            0,
-            "task still linked in the orphan"
-        );
+        let linked = unsafe { shard.get().linked_len() };
+        assert_eq!(linked, 0, "task still linked in the orphan");
         shard.get().unlock_for_test();
     });
 }
