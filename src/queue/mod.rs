@@ -238,7 +238,7 @@ impl Handle {
             match state.compare_exchange_weak(
                 s,
                 s | CANCELLED,
-                Ordering::AcqRel,
+                Ordering::AcqRel, // AcqRel: see above; pairs with the consumer's claim CAS.
                 Ordering::Relaxed, // Relaxed: retried.
             ) {
                 Ok(_) => break,

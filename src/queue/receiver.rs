@@ -108,7 +108,7 @@ unsafe fn claim(h: NonNull<Header>) -> Claim {
         match state.compare_exchange_weak(
             s,
             s - PENDING + RUNNING,
-            Ordering::Relaxed,
+            Ordering::Relaxed, // Relaxed: ownership only; contents came via the link's Acquire.
             Ordering::Acquire, // Acquire: as the load above, for the retry.
         ) {
             Ok(_) => return Claim::Shared,
@@ -241,7 +241,7 @@ impl<T> Receiver<T> {
             // Acquire: pairs with the Release link store in `enqueue`.
             Some(_) => !unsafe { self.tail.as_ref() }
                 .next
-                .load(Ordering::Acquire)
+                .load(Ordering::Acquire) // Acquire: pairs with the Release link in `enqueue`.
                 .is_null(),
         }
     }
@@ -367,7 +367,7 @@ impl<T> Receiver<T> {
             .inner
             .hot
             .ctl
-            .fetch_and(!(PARKED | NOTIFIED), Ordering::Acquire);
+            .fetch_and(!(PARKED | NOTIFIED), Ordering::Acquire); // Acquire: pairs with `notify`.
         prev & NOTIFIED != 0
     }
 
@@ -431,7 +431,7 @@ impl<T> Receiver<T> {
         // Acquire: pairs with the Release link store in `enqueue`.
         if unsafe { first.as_ref() }
             .next
-            .load(Ordering::Acquire)
+            .load(Ordering::Acquire) // Acquire: pairs with the Release link in `enqueue`.
             .is_null()
         {
             return Some(first);

@@ -21,13 +21,13 @@ struct Tracked(u32, Drops);
 
 impl Drop for Tracked {
     fn drop(&mut self) {
-        (self.1).0.fetch_add(1, Ordering::SeqCst);
+        (self.1).0.fetch_add(1, Ordering::SeqCst); // SeqCst: test counter.
     }
 }
 
 impl Drops {
     fn get(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
+        self.0.load(Ordering::SeqCst) // SeqCst: test counter.
     }
     fn item(&self, v: u32) -> Tracked {
         Tracked(v, self.clone())
@@ -131,7 +131,7 @@ fn panicking_callback_loses_nothing() {
             if i == 1 {
                 panic!("boom (expected by the test)");
             }
-            hits.fetch_add(1, Ordering::SeqCst);
+            hits.fetch_add(1, Ordering::SeqCst); // SeqCst: test counter.
         })
         .unwrap();
     }
@@ -140,11 +140,11 @@ fn panicking_callback_loses_nothing() {
         err.downcast_ref::<&str>(),
         Some(&"boom (expected by the test)")
     );
-    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert_eq!(hits.load(Ordering::SeqCst), 1); // SeqCst: test counter.
     assert_eq!(rx.len(), 3, "the three after the panic stay queued");
     rx.assert_valid();
     assert_eq!(rx.run_pending(), 3);
-    assert_eq!(hits.load(Ordering::SeqCst), 4);
+    assert_eq!(hits.load(Ordering::SeqCst), 4); // SeqCst: test counter.
 }
 
 #[test]
@@ -204,13 +204,13 @@ fn inline_and_boxed_callbacks_share_the_queue() {
     let fl = flag.clone();
     let Closed(f) = tx
         .call_soon(move || {
-            fl.fetch_add(1, Ordering::SeqCst);
+            fl.fetch_add(1, Ordering::SeqCst); // SeqCst: test counter.
         })
         .map(drop)
         .unwrap_err();
     f();
     assert_eq!(
-        flag.load(Ordering::SeqCst),
+        flag.load(Ordering::SeqCst), // SeqCst: test counter.
         1,
         "the closure came back intact"
     );
@@ -245,7 +245,7 @@ struct Counting {
 
 impl Wake for Counting {
     fn wake(&self) {
-        self.wakes.fetch_add(1, Ordering::SeqCst);
+        self.wakes.fetch_add(1, Ordering::SeqCst); // SeqCst: test counter.
         self.inner.wake();
     }
     fn register(&self) {
@@ -263,14 +263,14 @@ fn one_wake_per_park_single_thread() {
     for _ in 0..10 {
         tx.push(0).unwrap(); // consumer awake: no wake
     }
-    assert_eq!(w.wakes.load(Ordering::SeqCst), 0);
+    assert_eq!(w.wakes.load(Ordering::SeqCst), 0); // SeqCst: test counter.
     rx.drain(drop);
     for round in 1..4 {
         assert!(rx.prepare_park());
         for _ in 0..5 {
             tx.push(0).unwrap();
         }
-        assert_eq!(w.wakes.load(Ordering::SeqCst), round, "one wake per park");
+        assert_eq!(w.wakes.load(Ordering::SeqCst), round, "one wake per park"); // SeqCst: test counter.
         assert!(rx.finish_park());
         assert_eq!(rx.drain(drop), 5);
     }
