@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-30}"
+# `--cfg loopkit_fuzz` exposes the crate's `ops` routines to the targets (cargo-fuzz appends RUSTFLAGS).
+export RUSTFLAGS="--cfg loopkit_fuzz ${RUSTFLAGS:-}"
 cargo +nightly fuzz build
 targets=$(cargo +nightly fuzz list)
 [ -n "$targets" ] || { echo "fuzz: no targets"; exit 1; }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Every loom model, exhaustively scheduled with a preemption bound of 2. The models live in
-# `src/*/loom_models.rs`; without --cfg loom the same code runs once as ordinary unit tests.
+# `src/*/loom_models.rs`; without --cfg loopkit_loom the same code runs once as ordinary unit tests.
 # A separate target dir keeps the loom build from invalidating the normal one.
 # Usage: ci/loom.sh [filter ...]   (default: every module's loom_models)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export RUSTFLAGS="--cfg loom ${RUSTFLAGS:-}"
+export RUSTFLAGS="--cfg loopkit_loom ${RUSTFLAGS:-}"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
 filters=("$@")
 [ ${#filters[@]} -gt 0 ] || filters=(registry::loom_models hamt::loom_models queue::loom_models)

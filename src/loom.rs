@@ -1,15 +1,15 @@
 //! The one file that imports atomics, `UnsafeCell`, `Arc`, `thread`, `hint` and thread-locals.
 //!
-//! Under `--cfg loom` everything here comes from [`loom`](https://docs.rs/loom), so the
+//! Under `--cfg loopkit_loom` everything here comes from [`loom`](https://docs.rs/loom), so the
 //! concurrent protocols in this crate can be model-checked. Without it, the same names come from
 //! `std`, and [`UnsafeCell`] gets loom's closure API (`with` / `with_mut`) so code is written once.
 //!
-//! [`model`] runs its closure under loom's exhaustive scheduler with `--cfg loom`, and exactly once
+//! [`model`] runs its closure under loom's exhaustive scheduler with `--cfg loopkit_loom`, and exactly once
 //! otherwise. Every loom model in the crate is therefore also an ordinary unit test and a Miri
 //! test.
 #![allow(unused_imports, dead_code)]
 
-#[cfg(loom)]
+#[cfg(loopkit_loom)]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::hint;
@@ -41,7 +41,7 @@ mod imp {
     }
 }
 
-#[cfg(not(loom))]
+#[cfg(not(loopkit_loom))]
 mod imp {
     pub(crate) use std::hint;
     pub(crate) use std::sync::atomic::{
@@ -51,7 +51,7 @@ mod imp {
     pub(crate) use std::thread;
     pub(crate) use std::thread_local;
 
-    /// Runs `f` once: without `--cfg loom` a model is an ordinary test.
+    /// Runs `f` once: without `--cfg loopkit_loom` a model is an ordinary test.
     pub(crate) fn model<F>(f: F)
     where
         F: Fn() + Sync + Send + 'static,

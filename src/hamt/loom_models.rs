@@ -7,7 +7,7 @@
 //! other owners' reads of the node happen before our writes. Each model runs clones of one map on
 //! two threads while the main thread drops the original; loom checks every interleaving (bounded
 //! by `LOOM_MAX_PREEMPTIONS`), reports an `Arc` freed twice or leaked, and the threads assert that
-//! each map holds exactly its own changes. Without `--cfg loom` each model runs once.
+//! each map holds exactly its own changes. Without `--cfg loopkit_loom` each model runs once.
 
 use super::Hamt;
 use crate::loom::{model, thread};

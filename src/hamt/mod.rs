@@ -58,7 +58,7 @@
 mod iter;
 mod node;
 
-#[cfg(any(test, fuzzing))]
+#[cfg(any(test, loopkit_fuzz))]
 #[doc(hidden)]
 pub mod ops;
 
@@ -610,7 +610,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Hamt<K, V, S> {
 impl<K, V, S> Hamt<K, V, S> {
     /// The trie's shape in pre-order: `(depth, datamap, nodemap, entries in node)`. For tests
     /// that compare shapes (collision nodes report their size; their order is not compared).
-    #[cfg(any(test, fuzzing))]
+    #[cfg(any(test, loopkit_fuzz))]
     pub(crate) fn shape(&self) -> Vec<(u32, u32, u32, usize)> {
         fn walk<K, V>(n: &[Slot<K, V>], depth: u32, out: &mut Vec<(u32, u32, u32, usize)>) {
             let (datamap, nodemap) = header(n);

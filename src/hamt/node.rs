@@ -23,16 +23,16 @@ use core::iter::once;
 use core::mem;
 
 /// Hash bits consumed per level (32-way nodes).
-#[cfg(not(any(test, fuzzing)))]
+#[cfg(not(any(test, loopkit_fuzz)))]
 pub(crate) const BITS: u32 = 5;
 /// Hash bits used at all (the full 64-bit hash).
-#[cfg(not(any(test, fuzzing)))]
+#[cfg(not(any(test, loopkit_fuzz)))]
 pub(crate) const HASH_BITS: u32 = 64;
 /// Test configuration: 8-way nodes, so small key sets already fill and split nodes.
-#[cfg(any(test, fuzzing))]
+#[cfg(any(test, loopkit_fuzz))]
 pub(crate) const BITS: u32 = 3;
 /// Test configuration: a 12-bit hash, so the trie is 4 levels deep and collisions are common.
-#[cfg(any(test, fuzzing))]
+#[cfg(any(test, loopkit_fuzz))]
 pub(crate) const HASH_BITS: u32 = 12;
 
 /// Number of bitmap-indexed levels; nodes at depth `LEVELS` are collision nodes.

@@ -230,7 +230,7 @@ fn debug_and_extend() {
 }
 
 #[test]
-#[cfg(not(loom))] // loom threads exist only inside a model
+#[cfg(not(loopkit_loom))] // loom threads exist only inside a model
 fn send_sync_and_cross_thread() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Hamt<String, Vec<u8>>>();
@@ -493,7 +493,7 @@ fn shared_nodes_are_copied_not_changed() {
 
 // ---- model test (proptest) ----
 
-#[cfg(not(loom))]
+#[cfg(not(loopkit_loom))]
 mod model {
     use crate::hamt::ops::{self, Op};
     use proptest::prelude::*;

@@ -240,7 +240,7 @@ impl<T> Links<T> {
     /// let links = loopkit::list::Links::<u8>::new();
     /// assert!(!links.is_linked());
     /// ```
-    #[cfg(not(loom))]
+    #[cfg(not(loopkit_loom))]
     #[must_use]
     pub const fn new() -> Self {
         Self {
@@ -254,7 +254,7 @@ impl<T> Links<T> {
     }
 
     /// Returns unlinked links (loom build: loom's cells are not `const`).
-    #[cfg(loom)]
+    #[cfg(loopkit_loom)]
     #[must_use]
     pub fn new() -> Self {
         Self {

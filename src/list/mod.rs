@@ -67,11 +67,11 @@ mod doc_node;
 mod impls;
 mod links;
 
-#[cfg(any(test, fuzzing))]
+#[cfg(any(test, loopkit_fuzz))]
 #[doc(hidden)]
 pub mod ops;
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(loopkit_loom)))]
 mod tests;
 
 pub use self::cursor::{CursorMut, IntoIter, Iter};

@@ -1,7 +1,7 @@
-//! loom models of the queue's atomic protocols. Without `--cfg loom` each runs once as an
+//! loom models of the queue's atomic protocols. Without `--cfg loopkit_loom` each runs once as an
 //! ordinary test (and under Miri).
 //!
-//! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib
+//! Run: `RUSTFLAGS="--cfg loopkit_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib
 //! --target-dir target/loom queue::loom_models`. What each model catches (the ordering, fence or
 //! check that was weakened to see it fail) is recorded in `docs/queue.md`.
 

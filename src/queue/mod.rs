@@ -88,7 +88,7 @@ mod node;
 mod receiver;
 mod wake;
 
-#[cfg(any(test, fuzzing))]
+#[cfg(any(test, loopkit_fuzz))]
 #[doc(hidden)]
 pub mod ops;
 

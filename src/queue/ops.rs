@@ -151,7 +151,7 @@ pub fn run(ops: &[Op]) {
                 let panic_at = match op {
                     // libfuzzer-sys aborts on any panic, even a caught one: the fuzz target
                     // drains without one (the proptest covers the panicking drain).
-                    Op::DrainPanic(k) if !cfg!(fuzzing) => Some(usize::from(*k)),
+                    Op::DrainPanic(k) if !cfg!(loopkit_fuzz) => Some(usize::from(*k)),
                     _ => None,
                 };
                 let mut ran = Vec::new();

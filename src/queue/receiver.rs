@@ -387,10 +387,10 @@ impl<T> Receiver<T> {
             spin_loop();
             return true;
         }
-        #[cfg(not(loom))]
+        #[cfg(not(loopkit_loom))]
         let deadline = timeout.map(|d| std::time::Instant::now() + d);
         loop {
-            #[cfg(not(loom))]
+            #[cfg(not(loopkit_loom))]
             let remaining = match deadline {
                 None => None,
                 Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
@@ -398,7 +398,7 @@ impl<T> Receiver<T> {
                     _ => break,
                 },
             };
-            #[cfg(loom)]
+            #[cfg(loopkit_loom)]
             let remaining = timeout;
             self.inner.waker.block(remaining);
             // Acquire: pairs with the Release `fetch_or(NOTIFIED)` in `notify`.
@@ -634,7 +634,7 @@ unsafe fn take<P>(h: NonNull<Header>) -> P {
 /// the list (a dependent load per node) overlaps with running the current callback.
 #[inline(always)]
 fn prefetch(p: NonNull<Header>) {
-    #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+    #[cfg(all(target_arch = "x86_64", not(miri), not(loopkit_loom)))]
     // SAFETY: `prefetcht0` is a hint: it reads nothing architecturally and cannot fault,
     // whatever the address; SSE is part of the x86_64 baseline.
     unsafe {
@@ -642,7 +642,7 @@ fn prefetch(p: NonNull<Header>) {
             p.as_ptr().cast::<i8>(),
         );
     }
-    #[cfg(not(all(target_arch = "x86_64", not(miri), not(loom))))]
+    #[cfg(not(all(target_arch = "x86_64", not(miri), not(loopkit_loom))))]
     let _ = p;
 }
 

@@ -1,6 +1,6 @@
 //! Unit tests and the proptest model test (single thread unless named otherwise; all run under
 //! Miri with cut sizes).
-#![cfg(not(loom))]
+#![cfg(not(loopkit_loom))]
 
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};

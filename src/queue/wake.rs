@@ -142,12 +142,12 @@ impl Wake for ThreadWaker {
     }
 
     fn block(&self, timeout: Option<Duration>) {
-        #[cfg(loom)]
+        #[cfg(loopkit_loom)]
         {
             let _ = timeout;
             thread::park();
         }
-        #[cfg(not(loom))]
+        #[cfg(not(loopkit_loom))]
         match timeout {
             Some(d) => thread::park_timeout(d),
             None => thread::park(),

@@ -46,11 +46,11 @@ thread_local! {
 
 // The hot-path cache (registry key, shard): a `const` thread-local without a destructor, so a hit
 // is a plain thread-local read.
-#[cfg(not(loom))]
+#[cfg(not(loopkit_loom))]
 thread_local! {
     static CACHE: Cell<(*const (), *const ())> = const { Cell::new((core::ptr::null(), core::ptr::null())) };
 }
-#[cfg(loom)]
+#[cfg(loopkit_loom)]
 thread_local! {
     static CACHE: Cell<(*const (), *const ())> = Cell::new((core::ptr::null(), core::ptr::null()));
 }

@@ -1,8 +1,8 @@
 //! Loom models of the registry's atomic protocols: the four the issue names, plus the last-drop
 //! vs drain race and two helpers on an orphan. Without
-//! `--cfg loom` each runs once as an ordinary test (and under Miri).
+//! `--cfg loopkit_loom` each runs once as an ordinary test (and under Miri).
 //!
-//! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib
+//! Run: `RUSTFLAGS="--cfg loopkit_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib
 //! --target-dir target/loom registry::loom_models`. Each model was shown to fail with one
 //! ordering/fence/check weakened; `docs/registry.md` ("Loom models") records what and how.
 //!

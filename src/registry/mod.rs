@@ -91,10 +91,10 @@ pub use handle::LocalShard;
 
 #[cfg(test)]
 mod loom_models;
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(loopkit_loom)))]
 mod tests;
 
-#[cfg(any(test, fuzzing))]
+#[cfg(any(test, loopkit_fuzz))]
 #[doc(hidden)]
 pub mod ops;
 

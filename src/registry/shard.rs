@@ -27,9 +27,9 @@ pub(crate) const ORPHAN: usize = 1;
 pub(crate) const LOCKED: usize = 2;
 
 /// Slots per block of the snapshot mirror (tiny under loom/Miri so growth is exercised).
-#[cfg(not(any(loom, miri)))]
+#[cfg(not(any(loopkit_loom, miri)))]
 const BLOCK: usize = 128;
-#[cfg(any(loom, miri))]
+#[cfg(any(loopkit_loom, miri))]
 const BLOCK: usize = 2;
 
 /// A counted handle's target: the item, its registry state and its owner-side links.
@@ -48,7 +48,7 @@ pub(crate) struct Node<T> {
     links: Links<Node<T>>,
     /// Set when the memory would be freed (loom builds keep the memory so that a late reader is
     /// reported as a data race on this cell instead of reading freed memory).
-    #[cfg(loom)]
+    #[cfg(loopkit_loom)]
     freed: UnsafeCell<bool>,
     /// The item; dropped in place by the last handle.
     pub(crate) value: ManuallyDrop<T>,
@@ -64,7 +64,7 @@ impl<T> Node<T> {
             rnext: UnsafeCell::new(ptr::null_mut()),
             slot: UnsafeCell::new(usize::MAX),
             links: Links::new(),
-            #[cfg(loom)]
+            #[cfg(loopkit_loom)]
             freed: UnsafeCell::new(false),
             value: ManuallyDrop::new(value),
         });
@@ -76,13 +76,13 @@ impl<T> Node<T> {
     /// # Safety
     /// `p` came from [`Node::alloc`], its value was dropped, and no thread can reach it any more.
     pub(crate) unsafe fn free(p: NonNull<Node<T>>) {
-        #[cfg(loom)]
+        #[cfg(loopkit_loom)]
         {
             // SAFETY: the caller guarantees no other thread reaches the node; under loom the
             // write is checked against every earlier read by snapshot().
             unsafe { &(*p.as_ptr()).freed }.with_mut(|f| unsafe { *f = true });
         }
-        #[cfg(not(loom))]
+        #[cfg(not(loopkit_loom))]
         {
             // SAFETY: allocated by Box in `alloc`; unreachable (caller); `value` is
             // `ManuallyDrop`, so the value is not dropped twice.
@@ -96,7 +96,7 @@ impl<T> Node<T> {
     /// `p` came from [`Node::alloc`] (under loom the memory is never returned).
     #[inline]
     pub(crate) unsafe fn check_alive(p: NonNull<Self>) {
-        #[cfg(loom)]
+        #[cfg(loopkit_loom)]
         // SAFETY: a plain read of the poison flag (field projection, no `&Node`); loom reports
         // it if it races with the write in `free`.
         unsafe { &(*p.as_ptr()).freed }
