@@ -91,8 +91,14 @@ fn a_new_registry_is_not_the_old_one() {
         // The old registry is freed (its only thread exited); the new ones take its memory.
         let fresh: Vec<Registry<u64>> = (0..8).map(|_| Registry::new()).collect();
         for reg in &fresh {
-            assert!(reg.current_of(key).is_none(), "an old key names a new registry");
-            assert!(!reg.unregister(&t), "a new registry unregistered an old task");
+            assert!(
+                reg.current_of(key).is_none(),
+                "an old key names a new registry"
+            );
+            assert!(
+                !reg.unregister(&t),
+                "a new registry unregistered an old task"
+            );
         }
         assert!(t.is_registered(), "the old task was unregistered");
     }

@@ -132,7 +132,10 @@ fn panicking_value_drop_still_unregisters() {
     let t = task(true);
     reg.register(&t).unwrap();
     assert_eq!(reg.local_len(), 2);
-    assert!(catch_unwind(AssertUnwindSafe(|| drop(t))).is_err(), "the panic propagates");
+    assert!(
+        catch_unwind(AssertUnwindSafe(|| drop(t))).is_err(),
+        "the panic propagates"
+    );
     assert_eq!(drops.load(SeqCst), 1, "dropped once");
     assert_eq!(reg.local_len(), 1, "the panicking task is unlinked");
     let snap = reg.snapshot();
@@ -143,7 +146,10 @@ fn panicking_value_drop_still_unregisters() {
     let t = task(true);
     reg.register(&t).unwrap();
     let r = thread::spawn(move || catch_unwind(AssertUnwindSafe(|| drop(t))).is_err());
-    assert!(r.join().unwrap(), "the panic propagates on the dropping thread");
+    assert!(
+        r.join().unwrap(),
+        "the panic propagates on the dropping thread"
+    );
     assert_eq!(drops.load(SeqCst), 2);
     assert_eq!(reg.local_len(), 1, "the panicking task is unlinked");
     assert!(reg.unregister(&keep));
