@@ -30,6 +30,10 @@ use loopkit::hamt::Hamt;
 use loopkit::queue::{self, Callback, Sender, ThreadWaker, Wake};
 use loopkit::registry::{Registry, Task};
 
+/// Shared with the tests: the counting waker.
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 const TASKS: usize = 20_000;
 const STEPS: usize = 4;
 const IO_THREADS: usize = 3;
@@ -61,26 +65,8 @@ enum Request {
     Stop,
 }
 
-/// Counts wake calls on top of the default thread waker.
-#[derive(Debug, Default)]
-struct CountingWaker {
-    wakes: AtomicUsize,
-    inner: ThreadWaker,
-}
-
-impl Wake for CountingWaker {
-    fn wake(&self) {
-        // Relaxed: a counter, see the note at the imports.
-        self.wakes.fetch_add(1, Ordering::Relaxed);
-        self.inner.wake();
-    }
-    fn register(&self) {
-        self.inner.register();
-    }
-    fn block(&self, timeout: Option<Duration>) {
-        self.inner.block(timeout);
-    }
-}
+// `CountingWaker`: the default thread waker, plus a count of wake calls (`wakes()`).
+support::waker::counting_wake!(CountingWaker, Wake, ThreadWaker);
 
 #[derive(Debug, Default)]
 struct Ledger {
@@ -258,7 +244,7 @@ fn main() {
     // Relaxed: a counter, see the note at the imports.
     let prevented = ledger.prevented.load(Ordering::Relaxed);
     // Relaxed: a counter, see the note at the imports.
-    let wakes = waker.wakes.load(Ordering::Relaxed);
+    let wakes = waker.wakes();
     println!("loopkit event loop: {TASKS} tasks x {STEPS} I/O steps on {IO_THREADS} I/O threads, {elapsed:.2?}");
     println!("  callbacks pushed  {pushed:>8}  (call_soon from I/O threads)");
     println!("  callbacks ran     {ran:>8}  (run_pending calls ran {ran_total})");

@@ -11,30 +11,9 @@ use std::time::Duration;
 
 use loopkit::queue::{with_waker, Callback, ThreadWaker, Wake};
 
-#[derive(Debug, Default)]
-struct Counting {
-    wakes: AtomicUsize,
-    inner: ThreadWaker,
-}
+mod support;
 
-impl Wake for Counting {
-    fn wake(&self) {
-        self.wakes.fetch_add(1, Ordering::SeqCst);
-        self.inner.wake();
-    }
-    fn register(&self) {
-        self.inner.register();
-    }
-    fn block(&self, timeout: Option<Duration>) {
-        self.inner.block(timeout);
-    }
-}
-
-impl Counting {
-    fn wakes(&self) -> usize {
-        self.wakes.load(Ordering::SeqCst)
-    }
-}
+support::waker::counting_wake!(Counting, Wake, ThreadWaker);
 
 /// The consumer runs callbacks that each do a little work, so it is the bottleneck and stays
 /// busy; it still parks (for real) whenever it finds the queue empty. 1,000,000 pushes from two

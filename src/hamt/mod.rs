@@ -12,7 +12,9 @@
 //! entry inline and a separate `nodemap` for the slots that hold a sub-node, with two exact-size
 //! arrays. The shape of the trie depends only on the key set (and the hasher), so equal maps have
 //! equal shapes and [`PartialEq`] compares node by node, skipping sub-trees the two maps share.
-//! See `docs/hamt.md` for the node layout, how hashes are split and the rejected alternatives.
+//! See [`docs/hamt.md`] for the node layout, how hashes are split and the rejected alternatives.
+//!
+//! [`docs/hamt.md`]: crate::docs::hamt
 //!
 //! # Complexity
 //!

@@ -236,25 +236,7 @@ fn park_protocol_single_thread() {
     assert!(format!("{rx:?} {tx:?}").contains("Receiver"));
 }
 
-/// A waker that counts wakes (and records the thread like the default).
-#[derive(Debug, Default)]
-struct Counting {
-    wakes: AtomicUsize,
-    inner: super::ThreadWaker,
-}
-
-impl Wake for Counting {
-    fn wake(&self) {
-        self.wakes.fetch_add(1, Ordering::SeqCst); // SeqCst: test counter.
-        self.inner.wake();
-    }
-    fn register(&self) {
-        self.inner.register();
-    }
-    fn block(&self, timeout: Option<Duration>) {
-        self.inner.block(timeout);
-    }
-}
+crate::support::waker::counting_wake!(Counting, Wake, super::ThreadWaker);
 
 #[test]
 fn one_wake_per_park_single_thread() {
@@ -263,14 +245,14 @@ fn one_wake_per_park_single_thread() {
     for _ in 0..10 {
         tx.push(0).unwrap(); // consumer awake: no wake
     }
-    assert_eq!(w.wakes.load(Ordering::SeqCst), 0); // SeqCst: test counter.
+    assert_eq!(w.wakes(), 0);
     rx.drain(drop);
     for round in 1..4 {
         assert!(rx.prepare_park());
         for _ in 0..5 {
             tx.push(0).unwrap();
         }
-        assert_eq!(w.wakes.load(Ordering::SeqCst), round, "one wake per park"); // SeqCst: test counter.
+        assert_eq!(w.wakes(), round, "one wake per park");
         assert!(rx.finish_park());
         assert_eq!(rx.drain(drop), 5);
     }
