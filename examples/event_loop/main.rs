@@ -82,14 +82,22 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
                 let v = value("--loops")?;
                 out.loops = match v.parse::<usize>() {
                     Ok(n) if (1..=64).contains(&n) => n,
-                    _ => return Err(format!("--loops: expected a whole number from 1 to 64, got {v:?}")),
+                    _ => {
+                        return Err(format!(
+                            "--loops: expected a whole number from 1 to 64, got {v:?}"
+                        ))
+                    }
                 };
             }
             "--seconds" => {
                 let v = value("--seconds")?;
                 out.seconds = match v.parse::<f64>() {
                     Ok(s) if s.is_finite() && (0.1..=3600.0).contains(&s) => s,
-                    _ => return Err(format!("--seconds: expected a number from 0.1 to 3600, got {v:?}")),
+                    _ => {
+                        return Err(format!(
+                            "--seconds: expected a number from 0.1 to 3600, got {v:?}"
+                        ))
+                    }
                 };
             }
             "--scenario" => {
@@ -158,7 +166,11 @@ fn main() -> ExitCode {
         let config = heartbeat::Config {
             duration: seconds,
             // A debug build steps about twenty times slower.
-            size: if cfg!(debug_assertions) { 5_000 } else { 100_000 },
+            size: if cfg!(debug_assertions) {
+                5_000
+            } else {
+                100_000
+            },
             ..heartbeat::Config::default()
         };
         let r = heartbeat::run(config, out);
@@ -178,7 +190,11 @@ fn main() -> ExitCode {
     let failed = checks.iter().filter(|c| !c.ok).count();
     println!(
         "{}: {} checks, {} failed, {:.1} s",
-        if failed == 0 { "all checks passed" } else { "CHECKS FAILED" },
+        if failed == 0 {
+            "all checks passed"
+        } else {
+            "CHECKS FAILED"
+        },
         checks.len(),
         failed,
         started.elapsed().as_secs_f64()

@@ -501,7 +501,13 @@ impl Loop {
     }
 
     fn abandon_pending(&self) {
-        let left: Vec<LocalTask> = self.inner.tasks.borrow_mut().drain().map(|(_, t)| t).collect();
+        let left: Vec<LocalTask> = self
+            .inner
+            .tasks
+            .borrow_mut()
+            .drain()
+            .map(|(_, t)| t)
+            .collect();
         for t in left {
             self.finish_task(t, true);
         }

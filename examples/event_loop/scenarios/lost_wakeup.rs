@@ -166,7 +166,11 @@ pub fn run(config: Config, out: Output) -> LostWakeup {
 impl LostWakeup {
     /// The rounds set one way.
     pub fn of(&self, way: Way) -> Vec<Round> {
-        self.rounds.iter().copied().filter(|r| r.way == way).collect()
+        self.rounds
+            .iter()
+            .copied()
+            .filter(|r| r.way == way)
+            .collect()
     }
 
     /// The latency spread of one way.
@@ -184,7 +188,10 @@ impl LostWakeup {
             fmt_dur(c.safety)
         ));
         for (way, label) in [
-            (Way::Unwoken, "call_soon from another thread (queued, no wake)"),
+            (
+                Way::Unwoken,
+                "call_soon from another thread (queued, no wake)",
+            ),
             (Way::Threadsafe, "call_soon_threadsafe (queued + wake)"),
         ] {
             let s = self.spread(way);
