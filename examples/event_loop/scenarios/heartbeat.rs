@@ -266,7 +266,7 @@ impl Heartbeat {
             fmt_dur(c.duration)
         ));
         out.line(format!(
-            "   {:<34} {:>5} {:>8} {:>10} {:>10} {:>10} {:>12} {:>9}",
+            "   {:<36} {:>5} {:>8} {:>10} {:>10} {:>10} {:>12} {:>9}",
             "", "beats", "steps", "jitter p50", "p99", "max", "drift", "invariant"
         ));
         for (label, b) in [
@@ -275,7 +275,7 @@ impl Heartbeat {
         ] {
             let j = b.jitter();
             out.line(format!(
-                "   {label:<34} {:>5} {:>8} {:>10} {:>10} {:>10} {:>12} {:>9}",
+                "   {label:<36} {:>5} {:>8} {:>10} {:>10} {:>10} {:>12} {:>9}",
                 b.at.len(),
                 b.steps,
                 fmt_dur(j.p50),
