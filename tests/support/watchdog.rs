@@ -1,38 +1,31 @@
 //! Aborts the process if a test runs too long: a lost wakeup shows up as a hang, and a hang must
 //! fail the test rather than stall CI.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Armed by [`Watchdog::new`], disarmed when dropped (keep it alive for the whole test).
 #[derive(Debug)]
-pub struct Watchdog(Arc<AtomicBool>);
+pub struct Watchdog(Option<mpsc::Sender<()>>);
 
 impl Watchdog {
     /// Aborts with a message naming `name` unless dropped within `limit`.
     pub fn new(name: &'static str, limit: Duration) -> Watchdog {
-        let done = Arc::new(AtomicBool::new(false));
-        let d = done.clone();
+        let (tx, rx) = mpsc::channel::<()>();
         thread::spawn(move || {
-            let start = Instant::now();
-            // Acquire: pairs with the Release store in `drop`; only the flag itself matters.
-            while !d.load(Ordering::Acquire) {
-                if start.elapsed() > limit {
-                    eprintln!("watchdog: {name} still running after {limit:?}: lost wakeup?");
-                    std::process::abort();
-                }
-                thread::sleep(Duration::from_millis(20));
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+                eprintln!("watchdog: {name} still running after {limit:?} (a hang or lost wakeup)");
+                std::process::abort();
             }
         });
-        Watchdog(done)
+        Watchdog(Some(tx))
     }
 }
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
-        // Release: pairs with the Acquire load in the watchdog thread.
-        self.0.store(true, Ordering::Release);
+        // Dropping the sender wakes the watchdog thread with `Disconnected`.
+        self.0.take();
     }
 }
