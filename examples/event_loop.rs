@@ -27,7 +27,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use loopkit::hamt::Hamt;
-use loopkit::queue::{self, Callback, Sender, ThreadWaker, Wake};
+use loopkit::queue::{self, Callback, Park, Sender, ThreadParker, ThreadUnparker, Unpark};
 use loopkit::registry::{Registry, Task};
 
 const TASKS: usize = 20_000;
@@ -61,24 +61,38 @@ enum Request {
     Stop,
 }
 
-/// Counts wake calls on top of the default thread waker.
+/// Counts wake calls on top of the default thread parker.
 #[derive(Debug, Default)]
 struct CountingWaker {
-    wakes: AtomicUsize,
-    inner: ThreadWaker,
+    wakes: Arc<AtomicUsize>,
+    inner: ThreadParker,
 }
 
-impl Wake for CountingWaker {
-    fn wake(&self) {
+/// The producer half of `CountingWaker`.
+#[derive(Debug)]
+struct CountingUnparker {
+    wakes: Arc<AtomicUsize>,
+    inner: ThreadUnparker,
+}
+
+impl Unpark for CountingUnparker {
+    fn unpark(&self) {
         // Relaxed: a counter, see the note at the imports.
         self.wakes.fetch_add(1, Ordering::Relaxed);
-        self.inner.wake();
+        self.inner.unpark();
     }
-    fn register(&self) {
-        self.inner.register();
+}
+
+impl Park for CountingWaker {
+    type Unparker = CountingUnparker;
+    fn unparker(&self) -> CountingUnparker {
+        CountingUnparker {
+            wakes: self.wakes.clone(),
+            inner: self.inner.unparker(),
+        }
     }
-    fn block(&self, timeout: Option<Duration>) {
-        self.inner.block(timeout);
+    fn park(&self, timeout: Option<Duration>) {
+        self.inner.park(timeout);
     }
 }
 
@@ -152,8 +166,9 @@ fn on_complete(shared: &Shared, ledger: &Ledger, task: Task<TaskInfo>) {
 
 fn main() {
     let started = Instant::now();
-    let waker = Arc::new(CountingWaker::default());
-    let (to_loop, mut rx) = queue::with_waker::<Callback, _>(waker.clone());
+    let waker = CountingWaker::default();
+    let wakes = waker.wakes.clone();
+    let (to_loop, mut rx) = queue::with_parker::<Callback, _>(waker);
     let ledger = Arc::new(Ledger::default());
 
     let mut io_senders = Vec::new();
@@ -258,7 +273,7 @@ fn main() {
     // Relaxed: a counter, see the note at the imports.
     let prevented = ledger.prevented.load(Ordering::Relaxed);
     // Relaxed: a counter, see the note at the imports.
-    let wakes = waker.wakes.load(Ordering::Relaxed);
+    let wakes = wakes.load(Ordering::Relaxed);
     println!("loopkit event loop: {TASKS} tasks x {STEPS} I/O steps on {IO_THREADS} I/O threads, {elapsed:.2?}");
     println!("  callbacks pushed  {pushed:>8}  (call_soon from I/O threads)");
     println!("  callbacks ran     {ran:>8}  (run_pending calls ran {ran_total})");

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use loopkit::queue::{channel, Callback, Closed, Handle, Receiver};
+use loopkit::queue::{channel, Callback, Handle, Receiver, SendError};
 
 /// Scale for the debug build (the CI unit-test budget) versus release.
 const fn scaled(release: usize, debug: usize) -> usize {
@@ -269,7 +269,7 @@ fn close_races_producers_drop_counters() {
                         attempts.fetch_add(1, Ordering::Relaxed);
                         match tx.push_detached(D(drops.clone(), p)) {
                             Ok(()) => accepted += 1,
-                            Err(Closed(back)) => {
+                            Err(SendError(back)) => {
                                 assert_eq!(back.1, p, "refused payload comes back intact");
                                 return accepted;
                             }
