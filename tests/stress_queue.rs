@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use loopkit::queue::{channel, Callback, Closed, Handle, Receiver};
+use loopkit::queue::{channel, Callback, Handle, Receiver, SendError};
 use support::rng::Rng;
 use support::watchdog::Watchdog;
 
@@ -230,7 +230,7 @@ fn close_races_producers_drop_counters() {
                         attempts.fetch_add(1, Ordering::Relaxed);
                         match tx.push_detached(D(drops.clone(), p)) {
                             Ok(()) => accepted += 1,
-                            Err(Closed(back)) => {
+                            Err(SendError(back)) => {
                                 assert_eq!(back.1, p, "refused payload comes back intact");
                                 return accepted;
                             }

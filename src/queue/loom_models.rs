@@ -9,7 +9,7 @@
 
 use crate::loom::{model, thread, Arc, AtomicUsize, Ordering};
 
-use super::{channel, Closed, HandleState};
+use super::{channel, HandleState, SendError};
 
 /// A payload that counts its drops (loom-tracked counter).
 struct Tracked {
@@ -123,7 +123,7 @@ fn close_vs_push() {
                 let drops = drops.clone();
                 thread::spawn(move || match tx.push_detached(Tracked { id, drops }) {
                     Ok(()) => true,
-                    Err(Closed(back)) => {
+                    Err(SendError(back)) => {
                         assert_eq!(back.id, id, "the refused payload comes back intact");
                         false
                     }

@@ -32,7 +32,7 @@ use std::task::{Context as TaskCx, Poll, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use loopkit::queue::{self, Closed, Handle, Receiver, Sender, Wake};
+use loopkit::queue::{self, Handle, NoPark, Receiver, SendError, Sender, Unpark};
 use loopkit::registry::{Registry, Task, ThreadKey};
 
 pub use self::futures::{sleep, yield_now, Event};
@@ -59,13 +59,16 @@ pub struct CountingWaker {
     thread: Thread,
 }
 
-impl Wake for CountingWaker {
-    fn wake(&self) {
+impl Unpark for CountingWaker {
+    fn unpark(&self) {
         // Relaxed: a counter, read after the loop thread is joined or by the loop itself.
         self.wakes.fetch_add(1, Ordering::Relaxed);
         self.thread.unpark();
     }
+}
 
+impl CountingWaker {
+    /// Blocks the loop thread (the one this waker unparks) until an unpark or `timeout`.
     fn block(&self, timeout: Option<Duration>) {
         match timeout {
             Some(t) => thread::park_timeout(t),
@@ -86,8 +89,8 @@ impl CountingWaker {
 #[derive(Debug)]
 struct NoWake;
 
-impl Wake for NoWake {
-    fn wake(&self) {}
+impl Unpark for NoWake {
+    fn unpark(&self) {}
 }
 
 /// What the loop did, for the report and the ledgers.
@@ -144,14 +147,14 @@ struct LocalTask {
 struct Inner {
     id: u32,
     registry: Registry<TaskInfo>,
-    handle_rx: RefCell<Receiver<Job>>,
+    handle_rx: RefCell<Receiver<Job, NoPark>>,
     handle_waker: Arc<CountingWaker>,
     /// Stands in for the queue's disconnect signal: alive while any `LoopHandle` is.
     handles_alive: Weak<Alive>,
-    wake_rx: RefCell<Receiver<u64>>,
+    wake_rx: RefCell<Receiver<u64, NoPark>>,
     wake_tx: Sender<u64>,
     wake_waker: Arc<CountingWaker>,
-    unwoken_rx: RefCell<Receiver<Job>>,
+    unwoken_rx: RefCell<Receiver<Job, NoPark>>,
     ready: RefCell<VecDeque<Ready>>,
     timers: RefCell<Timers>,
     tasks: RefCell<HashMap<u64, LocalTask>>,
@@ -218,9 +221,9 @@ impl Loop {
             wakes: AtomicUsize::new(0),
             thread: me,
         });
-        let (handle_tx, handle_rx) = queue::with_waker::<Job, _>(handle_waker.clone());
-        let (wake_tx, wake_rx) = queue::with_waker::<u64, _>(wake_waker.clone());
-        let (unwoken_tx, unwoken_rx) = queue::with_waker::<Job, _>(NoWake);
+        let (handle_tx, handle_rx) = queue::with_unparker::<Job, _>(handle_waker.clone());
+        let (wake_tx, wake_rx) = queue::with_unparker::<u64, _>(wake_waker.clone());
+        let (unwoken_tx, unwoken_rx) = queue::with_unparker::<Job, _>(NoWake);
         let key = registry
             .thread_key()
             .expect("a running thread has a registry key");
@@ -543,7 +546,7 @@ impl LoopHandle {
     /// asyncio's `call_soon_threadsafe`: queues `f` to run on the loop thread and wakes the loop
     /// if it is parked. The handle cancels it from any thread. Gives `f` back (boxed) if the
     /// loop has stopped.
-    pub fn call_soon_threadsafe<F>(&self, f: F) -> Result<Handle, Closed<Job>>
+    pub fn call_soon_threadsafe<F>(&self, f: F) -> Result<Handle, SendError<Job>>
     where
         F: FnOnce() + Send + 'static,
     {
@@ -553,7 +556,7 @@ impl LoopHandle {
     /// What asyncio's `call_soon` does when called from another thread: the callback is queued,
     /// but a parked loop is not woken; it runs when the loop next wakes for another reason.
     /// Here only to measure the lost wakeup.
-    pub fn call_soon_unwoken<F>(&self, f: F) -> Result<(), Closed<Job>>
+    pub fn call_soon_unwoken<F>(&self, f: F) -> Result<(), SendError<Job>>
     where
         F: FnOnce() + Send + 'static,
     {
