@@ -57,8 +57,12 @@
 //! assert_eq!(two, again);
 //! ```
 
+#[cfg(feature = "arbitrary")]
+mod arbitrary;
 mod iter;
 mod node;
+#[cfg(feature = "serde")]
+mod serde;
 
 #[cfg(any(test, loopkit_fuzz))]
 #[doc(hidden)]
