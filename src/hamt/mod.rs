@@ -69,6 +69,18 @@ mod loom_models;
 #[cfg(test)]
 mod tests;
 
+/// The trie's layout as this build compiled it, for checks outside the crate (a downstream build
+/// must get the real layout whatever cfgs it sets). Not part of the API.
+#[doc(hidden)]
+pub mod __layout {
+    /// Hash bits consumed per level (a node has `1 << BITS` slots).
+    pub const BITS: u32 = super::node::BITS;
+    /// Hash bits used in all; past them, equal-hash keys share a collision node.
+    pub const HASH_BITS: u32 = super::node::HASH_BITS;
+    /// Bitmap levels above the collision nodes.
+    pub const LEVELS: u32 = super::node::LEVELS;
+}
+
 pub use iter::{Iter, Keys, Values};
 
 use crate::loom::Arc;
