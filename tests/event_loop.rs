@@ -259,3 +259,21 @@ fn a_task_nothing_can_wake_is_abandoned_when_the_loop_stops() {
     assert_eq!((stats.spawned, stats.finished), (2, 1));
     assert_eq!((stats.abandoned, stats.unregistered), (1, 2));
 }
+
+#[test]
+fn the_last_handle_drop_stops_a_parked_loop() {
+    let (handle_tx, handle_rx) = mpsc::channel::<runtime::LoopHandle>();
+    let dropper = thread::spawn(move || {
+        let handle = handle_rx.recv().expect("handle");
+        let second = handle.clone();
+        thread::sleep(Duration::from_millis(50));
+        drop(handle);
+        thread::sleep(Duration::from_millis(50));
+        drop(second); // the last one: the parked loop wakes and stops
+    });
+    let (stats, ()) = on_loop(move |_lp, handle| handle_tx.send(handle).expect("dropper alive"));
+    dropper.join().expect("dropper");
+    assert!(stats.parks_handle_queue >= 1, "the loop parked, idle");
+    assert!(stats.wakes_handle_queue >= 1, "the last drop woke it");
+    assert!(stats.wakes_handle_queue <= stats.parks_handle_queue);
+}
