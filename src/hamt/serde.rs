@@ -37,7 +37,9 @@ where
 }
 
 /// Builds the map; `fn() -> _` keeps the visitor `Send`/`Sync` whatever `K`, `V`, `S` are.
-struct HamtVisitor<K, V, S>(PhantomData<fn() -> (K, V, S)>);
+struct HamtVisitor<K, V, S>(Produces<Hamt<K, V, S>>);
+
+type Produces<T> = PhantomData<fn() -> T>;
 
 impl<'de, K, V, S> Visitor<'de> for HamtVisitor<K, V, S>
 where
