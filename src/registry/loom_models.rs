@@ -2,10 +2,13 @@
 //! an ordinary test (and under Miri).
 //!
 //! Run: `ci/loom.sh registry::loom_models` (`LOOM_MAX_PREEMPTIONS=3`). Each model was shown to
-//! fail with one ordering/fence/check weakened; `docs/registry.md` ("Loom models") records what.
+//! fail with one ordering/fence/check weakened; [`docs/registry.md`] ("Loom models") records
+//! what.
 //!
 //! Models of publication spawn their reader before the writer allocates or registers anything,
 //! so that nothing the reader touches is ordered before it by the spawn itself.
+//!
+//! [`docs/registry.md`]: crate::docs::registry
 //!
 //! The models drive the internal API with an explicit shard per owner thread (the thread-local
 //! lookup is not part of any protocol), and end by checking the holder-side invariants.
