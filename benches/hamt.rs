@@ -265,8 +265,20 @@ fn profile(spec: &str) {
         }};
     }
     match map {
-        "loopkit" => run!(m.loopkit, |mm, k| mm.get(k), mm.insert_mut(k, k), mm.remove_mut(&k), mm.insert(k, k)),
-        _ => run!(m.imbl, |mm, k| mm.get(k), mm.insert(k, k), mm.remove(&k), mm.update(k, k)),
+        "loopkit" => run!(
+            m.loopkit,
+            |mm, k| mm.get(k),
+            mm.insert_mut(k, k),
+            mm.remove_mut(&k),
+            mm.insert(k, k)
+        ),
+        _ => run!(
+            m.imbl,
+            |mm, k| mm.get(k),
+            mm.insert(k, k),
+            mm.remove(&k),
+            mm.update(k, k)
+        ),
     }
     black_box(acc);
 }

@@ -285,7 +285,11 @@ impl<K, V> Node<K, V> {
         // for `Entry`, and its first `elen` elements are initialised; they are only changed
         // through a unique handle, which cannot coexist with `&self`.
         unsafe {
-            let e = self.ptr.as_ptr().cast::<u8>().add(entries_at::<K, V>(h.ccap));
+            let e = self
+                .ptr
+                .as_ptr()
+                .cast::<u8>()
+                .add(entries_at::<K, V>(h.ccap));
             core::slice::from_raw_parts(e.cast::<Entry<K, V>>(), h.elen as usize)
         }
     }
@@ -663,8 +667,46 @@ fn pair<K, V>(depth: u32, e0: Entry<K, V>, e1: Entry<K, V>) -> Node<K, V> {
 }
 
 /// Looks `key` (hash `hash`) up below `node`.
+///
+/// The x86-64 baseline has no `popcnt` instruction, and `count_ones` then costs about 20
+/// instructions a level; where the CPU has it (detected once, cached by std), the lookup runs
+/// in a copy compiled with it.
+#[inline]
+pub(crate) fn get<'a, K, V, Q>(node: &'a Node<K, V>, hash: u64, key: &Q) -> Option<&'a Entry<K, V>>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    if std::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the only obligation of a `target_feature` function is that the CPU has the
+        // feature, which was just checked.
+        return unsafe { get_popcnt(node, hash, key) };
+    }
+    get_impl(node, hash, key)
+}
+
+/// [`get_impl`] compiled with `popcnt`.
+///
+/// # Safety
+/// The CPU supports `popcnt`.
+#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+#[target_feature(enable = "popcnt")]
+unsafe fn get_popcnt<'a, K, V, Q>(
+    node: &'a Node<K, V>,
+    hash: u64,
+    key: &Q,
+) -> Option<&'a Entry<K, V>>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    get_impl(node, hash, key)
+}
+
+/// The lookup loop.
 #[inline(always)]
-pub(crate) fn get<'a, K, V, Q>(mut node: &'a Node<K, V>, hash: u64, key: &Q) -> Option<&'a Entry<K, V>>
+fn get_impl<'a, K, V, Q>(mut node: &'a Node<K, V>, hash: u64, key: &Q) -> Option<&'a Entry<K, V>>
 where
     K: Borrow<Q>,
     Q: Eq + ?Sized,
@@ -700,17 +742,15 @@ pub(crate) fn eq_tree<K: Eq, V: PartialEq>(a: &Node<K, V>, b: &Node<K, V>, depth
         return false;
     }
     if depth == LEVELS {
-        return ea
-            .iter()
-            .all(|x| eb.iter().any(|y| x.is(y.hash, &y.key) && x.value == y.value));
+        return ea.iter().all(|x| {
+            eb.iter()
+                .any(|y| x.is(y.hash, &y.key) && x.value == y.value)
+        });
     }
     ea.iter()
         .zip(eb)
         .all(|(x, y)| x.is(y.hash, &y.key) && x.value == y.value)
-        && ca
-            .iter()
-            .zip(cb)
-            .all(|(x, y)| eq_tree(x, y, depth + 1))
+        && ca.iter().zip(cb).all(|(x, y)| eq_tree(x, y, depth + 1))
 }
 
 /// What a persistent remove left of a node.
@@ -723,7 +763,54 @@ pub(crate) enum Removed<K, V> {
 
 /// Persistent insert below `n`. `None` when `key` is present and `same(old, &value)` holds
 /// (nothing changes); otherwise the new node and a reference to the replaced value, if any.
+#[inline]
 pub(crate) fn inserted<'a, K, V, F>(
+    n: &'a Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: K,
+    value: V,
+    same: F,
+) -> Option<(Node<K, V>, Option<&'a V>)>
+where
+    K: Eq + Clone,
+    V: Clone,
+    F: FnOnce(&V, &V) -> bool,
+{
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    if std::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the only obligation of a `target_feature` function is that the CPU has the
+        // feature, which was just checked.
+        return unsafe { inserted_popcnt(n, depth, hash, key, value, same) };
+    }
+    inserted_impl(n, depth, hash, key, value, same)
+}
+
+/// [`inserted_impl`] compiled with `popcnt` (see [`get`]).
+///
+/// # Safety
+/// The CPU supports `popcnt`.
+#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+#[target_feature(enable = "popcnt")]
+unsafe fn inserted_popcnt<'a, K, V, F>(
+    n: &'a Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: K,
+    value: V,
+    same: F,
+) -> Option<(Node<K, V>, Option<&'a V>)>
+where
+    K: Eq + Clone,
+    V: Clone,
+    F: FnOnce(&V, &V) -> bool,
+{
+    inserted_impl(n, depth, hash, key, value, same)
+}
+
+/// The body of [`inserted`].
+#[inline(always)]
+fn inserted_impl<'a, K, V, F>(
     n: &'a Node<K, V>,
     depth: u32,
     hash: u64,
@@ -815,7 +902,50 @@ where
 /// Insert below `node` in place where this handle owns the node alone, through a persistent
 /// copy of the sub-tree where it is shared. Uniqueness is checked at every level: a node owned
 /// alone may still hold a child that another map shares.
+#[inline]
 pub(crate) fn insert_mut<K, V>(
+    node: &mut Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: K,
+    value: V,
+) -> Option<V>
+where
+    K: Eq + Clone,
+    V: Clone,
+{
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    if std::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the only obligation of a `target_feature` function is that the CPU has the
+        // feature, which was just checked.
+        return unsafe { insert_mut_popcnt(node, depth, hash, key, value) };
+    }
+    insert_mut_impl(node, depth, hash, key, value)
+}
+
+/// [`insert_mut_impl`] compiled with `popcnt` (see [`get`]).
+///
+/// # Safety
+/// The CPU supports `popcnt`.
+#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+#[target_feature(enable = "popcnt")]
+unsafe fn insert_mut_popcnt<K, V>(
+    node: &mut Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: K,
+    value: V,
+) -> Option<V>
+where
+    K: Eq + Clone,
+    V: Clone,
+{
+    insert_mut_impl(node, depth, hash, key, value)
+}
+
+/// The body of [`insert_mut`].
+#[inline(always)]
+fn insert_mut_impl<K, V>(
     node: &mut Node<K, V>,
     depth: u32,
     hash: u64,
@@ -869,7 +999,52 @@ where
 
 /// Persistent remove below `n`. `None` when `key` is absent; otherwise what is left of the node
 /// and a reference to the removed entry. A `root` never collapses to `Single`.
+#[inline]
 pub(crate) fn removed<'a, K, V, Q>(
+    n: &'a Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: &Q,
+    root: bool,
+) -> Option<(Removed<K, V>, &'a Entry<K, V>)>
+where
+    K: Borrow<Q> + Clone,
+    V: Clone,
+    Q: Eq + ?Sized,
+{
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    if std::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the only obligation of a `target_feature` function is that the CPU has the
+        // feature, which was just checked.
+        return unsafe { removed_popcnt(n, depth, hash, key, root) };
+    }
+    removed_impl(n, depth, hash, key, root)
+}
+
+/// [`removed_impl`] compiled with `popcnt` (see [`get`]).
+///
+/// # Safety
+/// The CPU supports `popcnt`.
+#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+#[target_feature(enable = "popcnt")]
+unsafe fn removed_popcnt<'a, K, V, Q>(
+    n: &'a Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: &Q,
+    root: bool,
+) -> Option<(Removed<K, V>, &'a Entry<K, V>)>
+where
+    K: Borrow<Q> + Clone,
+    V: Clone,
+    Q: Eq + ?Sized,
+{
+    removed_impl(n, depth, hash, key, root)
+}
+
+/// The body of [`removed`].
+#[inline(always)]
+fn removed_impl<'a, K, V, Q>(
     n: &'a Node<K, V>,
     depth: u32,
     hash: u64,
@@ -948,7 +1123,52 @@ where
 pub(crate) type RemovedMut<K, V> = (Entry<K, V>, Option<Entry<K, V>>);
 
 /// In-place remove below `node` (persistent where shared, checked at every level).
+#[inline]
 pub(crate) fn remove_mut<K, V, Q>(
+    node: &mut Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: &Q,
+    root: bool,
+) -> Option<RemovedMut<K, V>>
+where
+    K: Borrow<Q> + Clone,
+    V: Clone,
+    Q: Eq + ?Sized,
+{
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    if std::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the only obligation of a `target_feature` function is that the CPU has the
+        // feature, which was just checked.
+        return unsafe { remove_mut_popcnt(node, depth, hash, key, root) };
+    }
+    remove_mut_impl(node, depth, hash, key, root)
+}
+
+/// [`remove_mut_impl`] compiled with `popcnt` (see [`get`]).
+///
+/// # Safety
+/// The CPU supports `popcnt`.
+#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+#[target_feature(enable = "popcnt")]
+unsafe fn remove_mut_popcnt<K, V, Q>(
+    node: &mut Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: &Q,
+    root: bool,
+) -> Option<RemovedMut<K, V>>
+where
+    K: Borrow<Q> + Clone,
+    V: Clone,
+    Q: Eq + ?Sized,
+{
+    remove_mut_impl(node, depth, hash, key, root)
+}
+
+/// The body of [`remove_mut`].
+#[inline(always)]
+fn remove_mut_impl<K, V, Q>(
     node: &mut Node<K, V>,
     depth: u32,
     hash: u64,

@@ -258,7 +258,7 @@ fn assert_valid_catches_a_wrong_len() {
 fn assert_valid_catches_a_one_entry_sub_node() {
     use super::node::{hash_key, Builder, Entry};
     let m = cmap(&[ck(1, 0), ck(2, 8)]); // one sub-node at root slot 0 holding both
-    // The same map with key 1 removed but the sub-node not pulled back into the root.
+                                         // The same map with key 1 removed but the sub-node not pulled back into the root.
     let mut child = Builder::new(1 << 1, 0, 1, 0);
     child.entry(Entry {
         hash: hash_key(&Pass, &ck(2, 8)),
@@ -815,8 +815,16 @@ fn eq_is_called_only_on_full_hash_matches() {
         .iter()
         .fold(Hamt::with_hasher(Pass), |m, &k| m.insert(k, k.0));
     let (e1, h1) = calls();
-    assert_eq!(e1 - e0, 0, "Eq called while inserting keys with distinct hashes");
-    assert_eq!(h1 - h0, 2 * keys.len(), "Hash called other than once per insert");
+    assert_eq!(
+        e1 - e0,
+        0,
+        "Eq called while inserting keys with distinct hashes"
+    );
+    assert_eq!(
+        h1 - h0,
+        2 * keys.len(),
+        "Hash called other than once per insert"
+    );
     m.assert_valid();
     // A miss whose hash differs from the resident's compares nothing.
     assert_eq!(m.get(&Counted(999, 0o10 * 64 % (1 << HASH_BITS) + 1)), None);
@@ -841,7 +849,10 @@ fn empty_maps_share_the_static_root_and_never_change_it() {
     assert!(a.root.addr() == b.root.addr(), "empty roots are one static");
     let mut c = a.clone();
     c.insert_mut(1, 1);
-    assert!(c.root.addr() != a.root.addr(), "insert_mut copies the static root");
+    assert!(
+        c.root.addr() != a.root.addr(),
+        "insert_mut copies the static root"
+    );
     assert!(a.is_empty() && b.is_empty() && a.get(&1).is_none());
     assert_eq!(c.remove_mut(&1), Some(1));
     assert!(c.is_empty());
@@ -867,7 +878,10 @@ fn split_and_collapse_in_place_reuse_spare_slots() {
         assert_eq!((m.root.capacity(), m.root.addr()), ((4, 1), at));
         m.assert_valid();
     }
-    assert_eq!(m.shape(), cmap(&[keys[0], keys[1], keys[2], keys[3], k]).shape());
+    assert_eq!(
+        m.shape(),
+        cmap(&[keys[0], keys[1], keys[2], keys[3], k]).shape()
+    );
 }
 
 #[test]
