@@ -783,7 +783,7 @@ where
         // feature, which was just checked.
         return unsafe { inserted_popcnt(n, depth, hash, key, value, same) };
     }
-    inserted_impl(n, depth, hash, key, value, same)
+    inserted_impl::<false, _, _, _>(n, depth, hash, key, value, same)
 }
 
 /// [`inserted_impl`] compiled with `popcnt` (see [`get`]).
@@ -805,12 +805,36 @@ where
     V: Clone,
     F: FnOnce(&V, &V) -> bool,
 {
-    inserted_impl(n, depth, hash, key, value, same)
+    inserted_impl::<true, _, _, _>(n, depth, hash, key, value, same)
+}
+
+/// One level down: the `popcnt` copy stays in the `popcnt` copy without detecting again.
+#[inline]
+fn inserted_rec<'a, const P: bool, K, V, F>(
+    n: &'a Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: K,
+    value: V,
+    same: F,
+) -> Option<(Node<K, V>, Option<&'a V>)>
+where
+    K: Eq + Clone,
+    V: Clone,
+    F: FnOnce(&V, &V) -> bool,
+{
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    if P {
+        // SAFETY: `P` is true only in the body as compiled into `inserted_popcnt`, which runs
+        // only where the CPU has `popcnt`.
+        return unsafe { inserted_popcnt(n, depth, hash, key, value, same) };
+    }
+    inserted_impl::<P, _, _, _>(n, depth, hash, key, value, same)
 }
 
 /// The body of [`inserted`].
 #[inline(always)]
-fn inserted_impl<'a, K, V, F>(
+fn inserted_impl<'a, const P: bool, K, V, F>(
     n: &'a Node<K, V>,
     depth: u32,
     hash: u64,
@@ -882,7 +906,7 @@ where
     }
     if nodemap & bit != 0 {
         let t = index(nodemap, bit);
-        let (sub, old) = inserted(&cs[t], depth + 1, hash, key, value, same)?;
+        let (sub, old) = inserted_rec::<P, _, _, _>(&cs[t], depth + 1, hash, key, value, same)?;
         let mut b = Builder::new(datamap, nodemap, es.len(), cs.len());
         b.clone_entries(es);
         b.clone_children(&cs[..t]);
@@ -920,7 +944,7 @@ where
         // feature, which was just checked.
         return unsafe { insert_mut_popcnt(node, depth, hash, key, value) };
     }
-    insert_mut_impl(node, depth, hash, key, value)
+    insert_mut_impl::<false, _, _>(node, depth, hash, key, value)
 }
 
 /// [`insert_mut_impl`] compiled with `popcnt` (see [`get`]).
@@ -940,12 +964,34 @@ where
     K: Eq + Clone,
     V: Clone,
 {
-    insert_mut_impl(node, depth, hash, key, value)
+    insert_mut_impl::<true, _, _>(node, depth, hash, key, value)
+}
+
+/// One level down: the `popcnt` copy stays in the `popcnt` copy without detecting again.
+#[inline]
+fn insert_mut_rec<const P: bool, K, V>(
+    node: &mut Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: K,
+    value: V,
+) -> Option<V>
+where
+    K: Eq + Clone,
+    V: Clone,
+{
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    if P {
+        // SAFETY: `P` is true only in the body as compiled into `insert_mut_popcnt`, which runs
+        // only where the CPU has `popcnt`.
+        return unsafe { insert_mut_popcnt(node, depth, hash, key, value) };
+    }
+    insert_mut_impl::<P, _, _>(node, depth, hash, key, value)
 }
 
 /// The body of [`insert_mut`].
 #[inline(always)]
-fn insert_mut_impl<K, V>(
+fn insert_mut_impl<const P: bool, K, V>(
     node: &mut Node<K, V>,
     depth: u32,
     hash: u64,
@@ -958,7 +1004,7 @@ where
 {
     // The uniqueness check: see `docs/hamt.md` and `loom_models.rs`.
     let Some(mut n) = node.get_mut() else {
-        let (new, old) = inserted(node, depth, hash, key, value, |_, _| false)
+        let (new, old) = inserted_rec::<P, _, _, _>(node, depth, hash, key, value, |_, _| false)
             .expect("an insert that never compares values always changes the node");
         let old = old.cloned();
         *node = new;
@@ -990,7 +1036,7 @@ where
     }
     if nodemap & bit != 0 {
         let t = index(nodemap, bit);
-        return insert_mut(n.child_mut(t), depth + 1, hash, key, value);
+        return insert_mut_rec::<P, _, _>(n.child_mut(t), depth + 1, hash, key, value);
     }
     n.insert_entry(index(datamap, bit), Entry { hash, key, value });
     n.set_maps(datamap | bit, nodemap);
@@ -1018,7 +1064,7 @@ where
         // feature, which was just checked.
         return unsafe { removed_popcnt(n, depth, hash, key, root) };
     }
-    removed_impl(n, depth, hash, key, root)
+    removed_impl::<false, _, _, _>(n, depth, hash, key, root)
 }
 
 /// [`removed_impl`] compiled with `popcnt` (see [`get`]).
@@ -1039,12 +1085,35 @@ where
     V: Clone,
     Q: Eq + ?Sized,
 {
-    removed_impl(n, depth, hash, key, root)
+    removed_impl::<true, _, _, _>(n, depth, hash, key, root)
+}
+
+/// One level down: the `popcnt` copy stays in the `popcnt` copy without detecting again.
+#[inline]
+fn removed_rec<'a, const P: bool, K, V, Q>(
+    n: &'a Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: &Q,
+    root: bool,
+) -> Option<(Removed<K, V>, &'a Entry<K, V>)>
+where
+    K: Borrow<Q> + Clone,
+    V: Clone,
+    Q: Eq + ?Sized,
+{
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    if P {
+        // SAFETY: `P` is true only in the body as compiled into `removed_popcnt`, which runs
+        // only where the CPU has `popcnt`.
+        return unsafe { removed_popcnt(n, depth, hash, key, root) };
+    }
+    removed_impl::<P, _, _, _>(n, depth, hash, key, root)
 }
 
 /// The body of [`removed`].
 #[inline(always)]
-fn removed_impl<'a, K, V, Q>(
+fn removed_impl<'a, const P: bool, K, V, Q>(
     n: &'a Node<K, V>,
     depth: u32,
     hash: u64,
@@ -1092,7 +1161,7 @@ where
         return None;
     }
     let t = index(nodemap, bit);
-    let (r, e) = removed(&cs[t], depth + 1, hash, key, false)?;
+    let (r, e) = removed_rec::<P, _, _, _>(&cs[t], depth + 1, hash, key, false)?;
     let out = match r {
         Removed::Node(sub) => {
             let mut b = Builder::new(datamap, nodemap, es.len(), cs.len());
@@ -1142,7 +1211,7 @@ where
         // feature, which was just checked.
         return unsafe { remove_mut_popcnt(node, depth, hash, key, root) };
     }
-    remove_mut_impl(node, depth, hash, key, root)
+    remove_mut_impl::<false, _, _, _>(node, depth, hash, key, root)
 }
 
 /// [`remove_mut_impl`] compiled with `popcnt` (see [`get`]).
@@ -1163,12 +1232,35 @@ where
     V: Clone,
     Q: Eq + ?Sized,
 {
-    remove_mut_impl(node, depth, hash, key, root)
+    remove_mut_impl::<true, _, _, _>(node, depth, hash, key, root)
+}
+
+/// One level down: the `popcnt` copy stays in the `popcnt` copy without detecting again.
+#[inline]
+fn remove_mut_rec<const P: bool, K, V, Q>(
+    node: &mut Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: &Q,
+    root: bool,
+) -> Option<RemovedMut<K, V>>
+where
+    K: Borrow<Q> + Clone,
+    V: Clone,
+    Q: Eq + ?Sized,
+{
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    if P {
+        // SAFETY: `P` is true only in the body as compiled into `remove_mut_popcnt`, which runs
+        // only where the CPU has `popcnt`.
+        return unsafe { remove_mut_popcnt(node, depth, hash, key, root) };
+    }
+    remove_mut_impl::<P, _, _, _>(node, depth, hash, key, root)
 }
 
 /// The body of [`remove_mut`].
 #[inline(always)]
-fn remove_mut_impl<K, V, Q>(
+fn remove_mut_impl<const P: bool, K, V, Q>(
     node: &mut Node<K, V>,
     depth: u32,
     hash: u64,
@@ -1182,7 +1274,7 @@ where
 {
     // The uniqueness check: see `docs/hamt.md` and `loom_models.rs`.
     let Some(mut n) = node.get_mut() else {
-        let (r, e) = removed(node, depth, hash, key, root)?;
+        let (r, e) = removed_rec::<P, _, _, _>(node, depth, hash, key, root)?;
         // Clone before changing anything: `Clone` may panic.
         let out = e.clone();
         return Some(match r {
@@ -1221,7 +1313,7 @@ where
         return None;
     }
     let t = index(nodemap, bit);
-    let (out, single) = remove_mut(n.child_mut(t), depth + 1, hash, key, false)?;
+    let (out, single) = remove_mut_rec::<P, _, _, _>(n.child_mut(t), depth + 1, hash, key, false)?;
     let Some(single) = single else {
         return Some((out, None));
     };
