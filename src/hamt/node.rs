@@ -753,6 +753,9 @@ pub(crate) fn eq_tree<K: Eq, V: PartialEq>(a: &Node<K, V>, b: &Node<K, V>, depth
         && ca.iter().zip(cb).all(|(x, y)| eq_tree(x, y, depth + 1))
 }
 
+/// What a persistent remove found: what is left of the node, and the removed entry.
+pub(crate) type Found<'a, K, V> = (Removed<K, V>, &'a Entry<K, V>);
+
 /// What a persistent remove left of a node.
 pub(crate) enum Removed<K, V> {
     /// The node, still holding two or more entries (or the root).
@@ -764,14 +767,14 @@ pub(crate) enum Removed<K, V> {
 /// Persistent insert below `n`. `None` when `key` is present and `same(old, &value)` holds
 /// (nothing changes); otherwise the new node and a reference to the replaced value, if any.
 #[inline]
-pub(crate) fn inserted<'a, K, V, F>(
-    n: &'a Node<K, V>,
+pub(crate) fn inserted<K, V, F>(
+    n: &Node<K, V>,
     depth: u32,
     hash: u64,
     key: K,
     value: V,
     same: F,
-) -> Option<(Node<K, V>, Option<&'a V>)>
+) -> Option<(Node<K, V>, Option<&V>)>
 where
     K: Eq + Clone,
     V: Clone,
@@ -792,14 +795,14 @@ where
 /// The CPU supports `popcnt`.
 #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
 #[target_feature(enable = "popcnt")]
-unsafe fn inserted_popcnt<'a, K, V, F>(
-    n: &'a Node<K, V>,
+unsafe fn inserted_popcnt<K, V, F>(
+    n: &Node<K, V>,
     depth: u32,
     hash: u64,
     key: K,
     value: V,
     same: F,
-) -> Option<(Node<K, V>, Option<&'a V>)>
+) -> Option<(Node<K, V>, Option<&V>)>
 where
     K: Eq + Clone,
     V: Clone,
@@ -810,14 +813,14 @@ where
 
 /// One level down: the `popcnt` copy stays in the `popcnt` copy without detecting again.
 #[inline]
-fn inserted_rec<'a, const P: bool, K, V, F>(
-    n: &'a Node<K, V>,
+fn inserted_rec<const P: bool, K, V, F>(
+    n: &Node<K, V>,
     depth: u32,
     hash: u64,
     key: K,
     value: V,
     same: F,
-) -> Option<(Node<K, V>, Option<&'a V>)>
+) -> Option<(Node<K, V>, Option<&V>)>
 where
     K: Eq + Clone,
     V: Clone,
@@ -834,14 +837,14 @@ where
 
 /// The body of [`inserted`].
 #[inline(always)]
-fn inserted_impl<'a, const P: bool, K, V, F>(
-    n: &'a Node<K, V>,
+fn inserted_impl<const P: bool, K, V, F>(
+    n: &Node<K, V>,
     depth: u32,
     hash: u64,
     key: K,
     value: V,
     same: F,
-) -> Option<(Node<K, V>, Option<&'a V>)>
+) -> Option<(Node<K, V>, Option<&V>)>
 where
     K: Eq + Clone,
     V: Clone,
@@ -1052,7 +1055,7 @@ pub(crate) fn removed<'a, K, V, Q>(
     hash: u64,
     key: &Q,
     root: bool,
-) -> Option<(Removed<K, V>, &'a Entry<K, V>)>
+) -> Option<Found<'a, K, V>>
 where
     K: Borrow<Q> + Clone,
     V: Clone,
@@ -1079,7 +1082,7 @@ unsafe fn removed_popcnt<'a, K, V, Q>(
     hash: u64,
     key: &Q,
     root: bool,
-) -> Option<(Removed<K, V>, &'a Entry<K, V>)>
+) -> Option<Found<'a, K, V>>
 where
     K: Borrow<Q> + Clone,
     V: Clone,
@@ -1096,7 +1099,7 @@ fn removed_rec<'a, const P: bool, K, V, Q>(
     hash: u64,
     key: &Q,
     root: bool,
-) -> Option<(Removed<K, V>, &'a Entry<K, V>)>
+) -> Option<Found<'a, K, V>>
 where
     K: Borrow<Q> + Clone,
     V: Clone,
@@ -1119,7 +1122,7 @@ fn removed_impl<'a, const P: bool, K, V, Q>(
     hash: u64,
     key: &Q,
     root: bool,
-) -> Option<(Removed<K, V>, &'a Entry<K, V>)>
+) -> Option<Found<'a, K, V>>
 where
     K: Borrow<Q> + Clone,
     V: Clone,
