@@ -4,7 +4,9 @@
 //!
 //! Run: `RUSTFLAGS="--cfg loopkit_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib
 //! --target-dir target/loom registry::loom_models`. Each model was shown to fail with one
-//! ordering/fence/check weakened; `docs/registry.md` ("Loom models") records what and how.
+//! ordering/fence/check weakened; [`docs/registry.md`] ("Loom models") records what and how.
+//!
+//! [`docs/registry.md`]: crate::docs::registry
 //!
 //! The models drive the internal API with an explicit shard per owner thread (the thread-local
 //! lookup is not part of any protocol), and end by checking the holder-side invariants.
@@ -85,7 +87,7 @@ fn owner_vs_foreign_unregister() {
         let (inner, shard) = setup();
         let t = Task::new(Val::new(1));
         // SAFETY: this thread owns `shard`.
-        unsafe { inner.register_in(shard.get(), &t) }.unwrap();
+        unsafe { inner.register_in(shard.0, &t) }.unwrap();
         let (i2, t2) = (inner.clone(), t.clone());
         // SAFETY: `None`: the spawned thread owns no shard.
         let foreign = thread::spawn(move || unsafe { i2.unregister_in(None, &t2) });
@@ -110,14 +112,14 @@ fn foreign_unregister_vs_owner_register_and_drain() {
         let a = Task::new(Val::new(1));
         let b = Task::new(Val::new(2));
         // SAFETY: this thread owns `shard`.
-        unsafe { inner.register_in(shard.get(), &a) }.unwrap();
+        unsafe { inner.register_in(shard.0, &a) }.unwrap();
         let (i2, a2, b2) = (inner.clone(), a.clone(), b.clone());
         let foreign = thread::spawn(move || {
             // SAFETY: `None`: no shard here.
             unsafe { (i2.unregister_in(None, &a2), i2.unregister_in(None, &b2)) }
         });
         // SAFETY: this thread owns `shard` (the register drains first if work is queued).
-        unsafe { inner.register_in(shard.get(), &b) }.unwrap();
+        unsafe { inner.register_in(shard.0, &b) }.unwrap();
         // SAFETY: owner.
         unsafe { shard.get().drain() };
         let (ra, rb) = foreign.join().unwrap();
@@ -140,7 +142,7 @@ fn thread_exit_vs_foreign_unregister() {
         let (inner, shard) = setup();
         let t = Task::new(Val::new(1));
         // SAFETY: this thread owns `shard`.
-        unsafe { inner.register_in(shard.get(), &t) }.unwrap();
+        unsafe { inner.register_in(shard.0, &t) }.unwrap();
         let (i2, t2) = (inner.clone(), t.clone());
         // SAFETY: `None`: no shard here.
         let foreign = thread::spawn(move || unsafe { i2.unregister_in(None, &t2) });
@@ -168,7 +170,7 @@ fn snapshot_vs_unregister_and_drop() {
         let (inner, shard) = setup();
         let t = Task::new(Val::new(7));
         // SAFETY: this thread owns `shard`.
-        unsafe { inner.register_in(shard.get(), &t) }.unwrap();
+        unsafe { inner.register_in(shard.0, &t) }.unwrap();
         let i2 = inner.clone();
         let reader = thread::spawn(move || {
             let snap = i2.snapshot();
@@ -194,7 +196,7 @@ fn last_drop_vs_drain() {
         let (inner, shard) = setup();
         let t = Task::new(Val::new(1));
         // SAFETY: this thread owns `shard`.
-        unsafe { inner.register_in(shard.get(), &t) }.unwrap();
+        unsafe { inner.register_in(shard.0, &t) }.unwrap();
         let (i2, t2) = (inner.clone(), t.clone());
         let foreign = thread::spawn(move || {
             // SAFETY: `None`: no shard here.
@@ -222,8 +224,8 @@ fn two_helpers_on_orphan() {
         let b = Task::new(Val::new(2));
         // SAFETY: this thread owns `shard`.
         unsafe {
-            inner.register_in(shard.get(), &a).unwrap();
-            inner.register_in(shard.get(), &b).unwrap();
+            inner.register_in(shard.0, &a).unwrap();
+            inner.register_in(shard.0, &b).unwrap();
             // The owner exits before the others start.
             shard.get().orphan();
         }
