@@ -4,7 +4,7 @@
 # tree borrows (the list and the hamt nodes are where raw-pointer aliasing matters most). Sizes
 # shrink under cfg(miri) in the tests.
 # The registry's lifetime tests (tasks outliving their registry and thread, identity reuse, a
-# panicking drop) run under both borrow models.
+# panicking drop) run under both borrow models, and its loom models (run once) under tree borrows.
 # Usage: ci/miri.sh [test filter]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,8 @@ MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --
 MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --test list_alloc
 echo "miri: tree borrows, hamt (raw node allocations)"
 MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --lib hamt::
-echo "miri: stacked and tree borrows, registry lifetimes"
+echo "miri: stacked and tree borrows, registry lifetimes; tree borrows, registry loom models"
 for model in "" "-Zmiri-tree-borrows"; do
     MIRIFLAGS="$base $model ${MIRIFLAGS:-}" cargo +nightly miri test --test registry_lifetimes --test registry_identity
 done
+MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --lib registry::loom_models
