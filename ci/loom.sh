@@ -5,10 +5,12 @@
 # Usage: ci/loom.sh [filter ...]   (default: every module's loom_models)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export RUSTFLAGS="--cfg loopkit_loom ${RUSTFLAGS:-}"
+# crossbeam_loom: crossbeam-epoch (and crossbeam-utils) run on loom's atomics too, so the context
+# models check the epoch reclamation they rely on.
+export RUSTFLAGS="--cfg loopkit_loom --cfg crossbeam_loom ${RUSTFLAGS:-}"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
 filters=("$@")
-[ ${#filters[@]} -gt 0 ] || filters=(registry::loom_models hamt::loom_models queue::loom_models)
+[ ${#filters[@]} -gt 0 ] || filters=(registry::loom_models hamt::loom_models queue::loom_models context::loom_models)
 cargo test --release --lib --target-dir target/loom --no-run
 for f in "${filters[@]}"; do
     echo "loom: $f (LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS)"

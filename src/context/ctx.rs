@@ -55,7 +55,7 @@ use core::task::{Context as TaskContext, Poll};
 /// ```
 #[derive(Clone)]
 pub struct Context {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 // Compile-time check of the documented auto traits.
