@@ -630,7 +630,7 @@ fn model_regressions() {
     ops::run(&[Copy, Run(1, vec![Set(0, 1), Run(1, vec![]), Run(0, vec![]), CopyOf(1), Reset(0, 0)])]);
 }
 
-#[cfg(not(miri))]
+#[cfg(not(any(miri, loopkit_loom)))]
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
     #[test]
