@@ -20,6 +20,9 @@ static SHARED: [ContextVar<u64>; VARS] = [
     ContextVar::with_default("v5", u64::MAX),
 ];
 
+/// A token with its variable and the model's old value.
+type Saved = (usize, Token<'static, u64>, Option<u64>);
+
 /// A value that names its thread, context and step, so a value seen in the wrong place is
 /// recognised.
 fn value(thread: usize, ctx: usize, step: usize) -> u64 {
@@ -31,7 +34,7 @@ fn value(thread: usize, ctx: usize, step: usize) -> u64 {
 /// thread, or a stale cached one, fails the test.
 #[test]
 fn shared_variables_private_contexts() {
-    let steps = if cfg!(miri) { 50 } else { 20_000 };
+    let steps = if cfg!(miri) { 50 } else { 5_000 };
     let start = Barrier::new(THREADS);
     thread::scope(|s| {
         for t in 0..THREADS {
@@ -39,8 +42,7 @@ fn shared_variables_private_contexts() {
             s.spawn(move || {
                 let contexts: Vec<Context> = (0..3).map(|_| Context::new()).collect();
                 let mut models: Vec<HashMap<usize, u64>> = vec![HashMap::new(); 3];
-                let mut tokens: Vec<Vec<(usize, Token<'static, u64>, Option<u64>)>> =
-                    (0..3).map(|_| Vec::new()).collect();
+                let mut tokens: Vec<Vec<Saved>> = (0..3).map(|_| Vec::new()).collect();
                 start.wait();
                 for step in 0..steps {
                     // A deterministic, thread-dependent walk over ops, contexts and variables.
@@ -50,7 +52,9 @@ fn shared_variables_private_contexts() {
                     let (ctx, model, toks) = (&contexts[k], &mut models[k], &mut tokens[k]);
                     ctx.run(|| {
                         let want = |m: &HashMap<usize, u64>, v: usize| {
-                            m.get(&v).copied().or(if v == 5 { Some(u64::MAX) } else { None })
+                            m.get(&v)
+                                .copied()
+                                .or(if v == 5 { Some(u64::MAX) } else { None })
                         };
                         match op {
                             0..=2 => {
@@ -73,8 +77,8 @@ fn shared_variables_private_contexts() {
                                 // A nested run of a copy: sees the same values, its sets stay in it.
                                 let copy = copy_context();
                                 copy.run(|| {
-                                    for v in 0..VARS {
-                                        assert_eq!(SHARED[v].get(), want(model, v));
+                                    for (v, var) in SHARED.iter().enumerate() {
+                                        assert_eq!(var.get(), want(model, v));
                                     }
                                     let _ = SHARED[var].set(value(t, 9, step));
                                     assert_eq!(SHARED[var].get(), Some(value(t, 9, step)));
@@ -83,14 +87,17 @@ fn shared_variables_private_contexts() {
                             }
                             _ => {}
                         }
-                        for v in 0..VARS {
-                            assert_eq!(SHARED[v].get(), want(model, v), "thread {t} ctx {k} var {v}");
-                            SHARED[v].with(|x| assert_eq!(x.copied(), want(model, v)));
+                        for (v, var) in SHARED.iter().enumerate() {
+                            assert_eq!(var.get(), want(model, v), "thread {t} ctx {k} var {v}");
+                            var.with(|x| assert_eq!(x.copied(), want(model, v)));
                         }
                     })
                     .unwrap();
                     // The thread's own context never saw any of it.
-                    assert_eq!(SHARED[var].get(), if var == 5 { Some(u64::MAX) } else { None });
+                    assert_eq!(
+                        SHARED[var].get(),
+                        if var == 5 { Some(u64::MAX) } else { None }
+                    );
                 }
                 for (k, ctx) in contexts.iter().enumerate() {
                     assert_eq!(ctx.len(), models[k].len());
@@ -107,7 +114,7 @@ fn shared_variables_private_contexts() {
 fn foreign_readers_while_owner_sets() {
     static A: ContextVar<u64> = ContextVar::new("a");
     static B: ContextVar<String> = ContextVar::new("b");
-    let rounds: u64 = if cfg!(miri) { 30 } else { 50_000 };
+    let rounds: u64 = if cfg!(miri) { 30 } else { 20_000 };
     let ctx = Context::new();
     let done = AtomicBool::new(false);
     thread::scope(|s| {
@@ -134,8 +141,14 @@ fn foreign_readers_while_owner_sets() {
                     last = b;
                     let entries: Vec<_> = ctx.iter().collect();
                     assert!(entries.len() <= 2 && ctx.len() <= 2);
-                    let ea = entries.iter().find(|e| e.is(&A)).and_then(|e| e.get(&A).copied());
-                    let eb = entries.iter().find(|e| e.is(&B)).and_then(|e| e.get(&B).cloned());
+                    let ea = entries
+                        .iter()
+                        .find(|e| e.is(&A))
+                        .and_then(|e| e.get(&A).copied());
+                    let eb = entries
+                        .iter()
+                        .find(|e| e.is(&B))
+                        .and_then(|e| e.get(&B).cloned());
                     let (ea, eb) = (ea.unwrap_or(0), eb.map_or(0, |b| b.parse().unwrap()));
                     assert!(ea == eb || ea == eb + 1, "iter: a={ea} b={eb}");
                     assert!(eb >= last);
@@ -155,7 +168,7 @@ fn foreign_readers_while_owner_sets() {
 /// round; the loser gets `AlreadyEntered` while the winner is inside.
 #[test]
 fn two_threads_race_to_enter() {
-    let rounds = if cfg!(miri) { 5 } else { 2_000 };
+    let rounds = if cfg!(miri) { 5 } else { 1_000 };
     let ctx = Context::new();
     let barrier = Barrier::new(2);
     let arrived = AtomicUsize::new(0);
@@ -173,7 +186,11 @@ fn two_threads_race_to_enter() {
                         while arrived.load(SeqCst) < 2 {
                             std::hint::spin_loop();
                         }
-                        assert_eq!(inside.load(SeqCst), 1, "two threads inside in round {round}");
+                        assert_eq!(
+                            inside.load(SeqCst),
+                            1,
+                            "two threads inside in round {round}"
+                        );
                         inside.fetch_sub(1, SeqCst);
                     });
                     match r {

@@ -157,7 +157,9 @@ impl Context {
         self.inner.read(|map| {
             // SAFETY: values under `var`'s id are `Stored<T>` (see `ContextVar::with`); the
             // map version, and so the value, lives until `read` returns.
-            f(map.get(&id).map(|v| unsafe { value_ref::<T>(value_ptr(v)) }))
+            f(map
+                .get(&id)
+                .map(|v| unsafe { value_ref::<T>(value_ptr(v)) }))
         })
     }
 

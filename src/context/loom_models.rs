@@ -110,12 +110,14 @@ fn two_threads_enter_one_context() {
             let (c, d, body, wins) = (ctx.clone(), dropped.clone(), body.clone(), wins.clone());
             thread::spawn(move || {
                 let r = c.run(|| {
-                    // SAFETY: exclusive access if entering is exclusive; loom reports a
-                    // concurrent access otherwise.
-                    body.0.with_mut(|p| unsafe { *p += 1 });
                     let before = V.with(|p| p.map(Probe::check));
                     assert!(before.is_none() || before == Some(3 - id), "{before:?}");
                     let _ = V.set(Probe::new(id, &d));
+                    // Last in the body, after the set (whose epoch pin has a fence), so only
+                    // the exit/enter pair orders it before the other thread's body.
+                    // SAFETY: exclusive access if entering is exclusive; loom reports a
+                    // concurrent access otherwise.
+                    body.0.with_mut(|p| unsafe { *p += 1 });
                 });
                 match r {
                     Ok(()) => {

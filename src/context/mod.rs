@@ -75,6 +75,17 @@ pub use var::{ContextVar, ScopedToken, Token};
 
 use core::fmt;
 
+/// The number of slots of each thread's read cache. The cache is direct-mapped by variable:
+/// variables are numbered in the order of their first use, and two whose numbers differ by a
+/// multiple of this share a slot (reading them in turn misses every time).
+///
+/// # Examples
+///
+/// ```
+/// assert!(loopkit::context::READ_CACHE_SLOTS.is_power_of_two());
+/// ```
+pub const READ_CACHE_SLOTS: usize = local::SLOTS;
+
 /// The errors of context operations.
 ///
 /// # Examples

@@ -95,7 +95,10 @@ struct World<'v> {
 
 impl<'v> World<'v> {
     fn cur(&self) -> usize {
-        *self.stack.last().expect("the root context is always entered")
+        *self
+            .stack
+            .last()
+            .expect("the root context is always entered")
     }
 
     fn check(&self) {
@@ -112,7 +115,11 @@ impl<'v> World<'v> {
             }
             let mut n = 0;
             for e in ctx.iter() {
-                let i = self.vars.iter().position(|v| e.is(v)).expect("a known variable");
+                let i = self
+                    .vars
+                    .iter()
+                    .position(|v| e.is(v))
+                    .expect("a known variable");
                 assert_eq!(e.get(&self.vars[i]).copied(), model.get(&i).copied());
                 n += 1;
             }

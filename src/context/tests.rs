@@ -156,9 +156,17 @@ fn panic_in_run_restores_the_previous_context() {
         })
     }));
     assert!(r.is_err());
-    assert_eq!(v.get(), Some(1), "previous context restored, cache invalidated");
+    assert_eq!(
+        v.get(),
+        Some(1),
+        "previous context restored, cache invalidated"
+    );
     assert_eq!(ctx.get(&v), Some(2), "the set before the panic stays");
-    assert_eq!(ctx.run(|| v.get()), Ok(Some(2)), "the context is usable again");
+    assert_eq!(
+        ctx.run(|| v.get()),
+        Ok(Some(2)),
+        "the context is usable again"
+    );
 }
 
 #[test]
@@ -242,7 +250,11 @@ fn token_records_the_old_value_and_is_usable_once() {
     Context::new()
         .run(|| {
             let t1 = v.set(1);
-            assert_eq!(t1.old_value(), None, "was unset (the default does not count)");
+            assert_eq!(
+                t1.old_value(),
+                None,
+                "was unset (the default does not count)"
+            );
             let t2 = v.set(2);
             assert_eq!(t2.old_value(), Some(&1));
             assert!(std::ptr::eq(t2.var(), &v));
@@ -290,7 +302,10 @@ fn reset_errors_in_python_order_and_change_nothing() {
             Ok(Err(ContextError::TokenWrongContext))
         );
         // Wrong variable is checked before wrong context.
-        assert_eq!(other.run(|| w.reset(&t)), Ok(Err(ContextError::TokenWrongVar)));
+        assert_eq!(
+            other.run(|| w.reset(&t)),
+            Ok(Err(ContextError::TokenWrongVar))
+        );
         assert!(!t.is_used(), "a failed reset does not use the token");
         assert_eq!(v.get(), Some(1));
         v.reset(&t).unwrap();
@@ -307,7 +322,10 @@ fn token_from_the_thread_context_is_wrong_in_a_run_and_vice_versa() {
     let t = v.set(1);
     let ctx = Context::new();
     let inner = ctx.run(|| v.set(2)).unwrap();
-    assert_eq!(ctx.run(|| v.reset(&t)), Ok(Err(ContextError::TokenWrongContext)));
+    assert_eq!(
+        ctx.run(|| v.reset(&t)),
+        Ok(Err(ContextError::TokenWrongContext))
+    );
     assert_eq!(v.reset(&inner), Err(ContextError::TokenWrongContext));
     assert_eq!(ctx.run(|| v.reset(&inner)), Ok(Ok(())));
     assert_eq!(ctx.get(&v), None);
@@ -371,13 +389,18 @@ fn read_cache_is_invalidated_by_set_reset_enter_exit() {
     for _ in 0..3 {
         assert_eq!(v.get(), None);
         assert_eq!(a.run(|| v.get()), Ok(Some(1)));
-        assert_eq!(b.run(|| (v.get(), a.run(|| v.get()).unwrap(), v.get())), Ok((Some(2), Some(1), Some(2))));
+        assert_eq!(
+            b.run(|| (v.get(), a.run(|| v.get()).unwrap(), v.get())),
+            Ok((Some(2), Some(1), Some(2)))
+        );
         let t = a.run(|| (v.get(), v.set(10), v.get())).unwrap();
         assert_eq!((t.0, t.2), (Some(1), Some(10)));
         assert_eq!(a.run(|| (v.reset(&t.1), v.get())), Ok((Ok(()), Some(1))));
     }
     // Many variables, more than the cache has slots: colliding slots still read right.
-    let vars: Vec<ContextVar<usize>> = (0..local::SLOTS * 2 + 3).map(|_| ContextVar::new("m")).collect();
+    let vars: Vec<ContextVar<usize>> = (0..local::SLOTS * 2 + 3)
+        .map(|_| ContextVar::new("m"))
+        .collect();
     let ctx = Context::new();
     ctx.run(|| {
         for (i, var) in vars.iter().enumerate() {
@@ -411,16 +434,28 @@ fn with_lends_without_copy_and_survives_sets_inside() {
                 epoch::pin().flush();
             }
             assert_eq!(first.0, 1);
-            assert_eq!(drops.load(SeqCst), 0, "nothing freed while a borrow is live");
+            assert_eq!(
+                drops.load(SeqCst),
+                0,
+                "nothing freed while a borrow is live"
+            );
         });
         // Borrow over: the four replaced values go.
-        assert!(collect_until(|| drops.load(SeqCst) == 4), "{}", drops.load(SeqCst));
+        assert!(
+            collect_until(|| drops.load(SeqCst) == 4),
+            "{}",
+            drops.load(SeqCst)
+        );
         assert_eq!(v.get().map(|c| c.0), Some(5));
     })
     .unwrap();
     drop(ctx);
     // `get` cloned values above (and dropped them): 4 replaced + 1 clone + the last.
-    assert!(collect_until(|| drops.load(SeqCst) == 6), "{}", drops.load(SeqCst));
+    assert!(
+        collect_until(|| drops.load(SeqCst) == 6),
+        "{}",
+        drops.load(SeqCst)
+    );
 }
 
 #[test]
@@ -445,7 +480,11 @@ fn every_value_is_dropped_exactly_once() {
         drop(tokens);
     }
     // n values made, one clone from `snap.get` above.
-    assert!(collect_until(|| drops.load(SeqCst) == n as usize + 1), "{}", drops.load(SeqCst));
+    assert!(
+        collect_until(|| drops.load(SeqCst) == n as usize + 1),
+        "{}",
+        drops.load(SeqCst)
+    );
 }
 
 #[test]
@@ -545,7 +584,10 @@ fn scope_polls_each_task_in_its_own_context() {
             })))
         })
         .collect();
-    let mut out: Vec<u32> = block_on_all(&mut tasks).into_iter().map(Result::unwrap).collect();
+    let mut out: Vec<u32> = block_on_all(&mut tasks)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     out.sort();
     assert_eq!(out, [0, 1, 2]);
     assert_eq!(TASK.get(), None);
@@ -585,7 +627,11 @@ fn scope_drops_the_future_inside_its_context() {
         let _p = probe;
     });
     ctx.run(|| drop(fut)).unwrap();
-    assert_eq!(got.load(SeqCst), 7, "dropped (inside the entered context's run)");
+    assert_eq!(
+        got.load(SeqCst),
+        7,
+        "dropped (inside the entered context's run)"
+    );
 }
 
 #[test]
@@ -624,10 +670,38 @@ fn foreign_reads_see_one_version() {
 #[test]
 fn model_regressions() {
     use ops::Op::*;
-    ops::run(&[Set(0, 1), Copy, RunCopy(vec![Set(0, 2), Reset(1, 0)]), Reset(0, 0), Reset(0, 0)]);
-    ops::run(&[Set(1, 1), RunCopy(vec![Set(1, 2), RunCopy(vec![Reset(0, 1)]), Get(1)]), Get(1)]);
-    ops::run(&[Set(2, 1), RunPanic(0, vec![]), RunPanic(1, vec![Set(2, 5), Copy]), Run(2, vec![Get(2)]), Reset(0, 3)]);
-    ops::run(&[Copy, Run(1, vec![Set(0, 1), Run(1, vec![]), Run(0, vec![]), CopyOf(1), Reset(0, 0)])]);
+    ops::run(&[
+        Set(0, 1),
+        Copy,
+        RunCopy(vec![Set(0, 2), Reset(1, 0)]),
+        Reset(0, 0),
+        Reset(0, 0),
+    ]);
+    ops::run(&[
+        Set(1, 1),
+        RunCopy(vec![Set(1, 2), RunCopy(vec![Reset(0, 1)]), Get(1)]),
+        Get(1),
+    ]);
+    ops::run(&[
+        Set(2, 1),
+        RunPanic(0, vec![]),
+        RunPanic(1, vec![Set(2, 5), Copy]),
+        Run(2, vec![Get(2)]),
+        Reset(0, 3),
+    ]);
+    ops::run(&[
+        Copy,
+        Run(
+            1,
+            vec![
+                Set(0, 1),
+                Run(1, vec![]),
+                Run(0, vec![]),
+                CopyOf(1),
+                Reset(0, 0),
+            ],
+        ),
+    ]);
 }
 
 #[cfg(not(any(miri, loopkit_loom)))]
