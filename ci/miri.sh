@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Miri (nightly) on the unit tests (single-threaded tests, and the loom models run once) under
 # stacked borrows, then the list's tests and its allocation test again under tree borrows (the
-# list is where raw-pointer aliasing matters most). Sizes shrink under cfg(miri) in the tests.
+# list is where raw-pointer aliasing matters most), then the context tests under tree borrows.
+# Sizes shrink under cfg(miri) in the tests.
 # Usage: ci/miri.sh [test filter]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,11 @@ export RUST_BACKTRACE=0
 base="-Zmiri-disable-isolation"
 filter="${1:-}"
 echo "miri: stacked borrows, every unit test ${filter:+matching $filter}"
-MIRIFLAGS="$base ${MIRIFLAGS:-}" cargo +nightly miri test --lib -- $filter
+# `context::` runs under tree borrows below: crossbeam-epoch (its reclamation) is not
+# compatible with stacked borrows (crossbeam runs its own Miri tests under tree borrows).
+MIRIFLAGS="$base ${MIRIFLAGS:-}" cargo +nightly miri test --lib -- $filter --skip context::
 echo "miri: tree borrows, list"
 MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --lib list::
 MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --test list_alloc
+echo "miri: tree borrows, context"
+MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --lib context::
