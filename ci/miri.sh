@@ -17,5 +17,8 @@ MIRIFLAGS="$base ${MIRIFLAGS:-}" cargo +nightly miri test --lib -- $filter --ski
 echo "miri: tree borrows, list"
 MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --lib list::
 MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --test list_alloc
+# -Zmiri-ignore-leaks: the epoch collector's global garbage queue lives in a `static` reached
+# through tagged integer pointers, which Miri's leak check cannot follow; the context tests count
+# the drops of every value they make instead.
 echo "miri: tree borrows, context"
-MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --lib context::
+MIRIFLAGS="$base -Zmiri-tree-borrows -Zmiri-ignore-leaks ${MIRIFLAGS:-}" cargo +nightly miri test --lib context::
