@@ -18,7 +18,11 @@ use std::cell::Cell;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::harness;
+
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 thread_local! {
     static TL: Cell<u64> = const { Cell::new(7) };
@@ -220,32 +224,26 @@ fn foreign_get(c: &mut Criterion) {
     g.finish();
 }
 
-/// Wall time for `threads` threads to do `iters` reads each, started together.
+/// Wall time for `threads` threads to do `iters` reads each, each in its own context, started
+/// together.
 fn timed_gets(threads: usize, iters: u64) -> Duration {
-    let start = Barrier::new(threads + 1);
     let (ctxs, vs): (Vec<_>, Vec<_>) = (0..threads).map(|_| filled(8)).unzip();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let (ctx, v, start) = (&ctxs[t], &vs[t], &start);
-                s.spawn(move || {
-                    ctx.run(|| {
-                        start.wait();
-                        for _ in 0..iters {
-                            black_box(v[3].get());
-                        }
-                    })
-                    .unwrap();
+    let ready = Barrier::new(threads);
+    harness::timed_threads(
+        threads,
+        |t| {
+            ctxs[t]
+                .run(|| {
+                    black_box(vs[t][3].get()); // fill this thread's cache slot
+                    ready.wait();
+                    for _ in 0..iters {
+                        black_box(vs[t][3].get());
+                    }
                 })
-            })
-            .collect();
-        start.wait();
-        let t0 = Instant::now();
-        for h in handles {
-            h.join().unwrap();
-        }
-        t0.elapsed()
-    })
+                .unwrap();
+        },
+        || {},
+    )
 }
 
 fn get_threads(c: &mut Criterion) {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Miri (nightly) on the unit tests (single-threaded tests, and the loom models run once) under
 # stacked borrows, then the list's tests and its allocation test again under tree borrows (the
-# list is where raw-pointer aliasing matters most), then the context tests under tree borrows.
-# Sizes shrink under cfg(miri) in the tests.
+# list is where raw-pointer aliasing matters most). Sizes shrink under cfg(miri) in the tests.
+# The registry's lifetime tests (tasks outliving their registry and thread, identity reuse, a
+# panicking drop) run under both borrow models, and its loom models (run once) under tree borrows.
+# The context tests run under tree borrows only (crossbeam-epoch needs it), at the end.
 # Usage: ci/miri.sh [test filter]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,11 @@ MIRIFLAGS="$base ${MIRIFLAGS:-}" cargo +nightly miri test --lib -- $filter --ski
 echo "miri: tree borrows, list"
 MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --lib list::
 MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --test list_alloc
+echo "miri: stacked and tree borrows, registry lifetimes; tree borrows, registry loom models"
+for model in "" "-Zmiri-tree-borrows"; do
+    MIRIFLAGS="$base $model ${MIRIFLAGS:-}" cargo +nightly miri test --test registry_lifetimes --test registry_identity
+done
+MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --lib registry::loom_models
 # -Zmiri-ignore-leaks: the epoch collector's global garbage queue lives in a `static` reached
 # through tagged integer pointers, which Miri's leak check cannot follow; the context tests count
 # the drops of every value they make instead.

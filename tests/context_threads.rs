@@ -7,6 +7,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Barrier;
 use std::thread;
+use std::time::Duration;
+use support::rng::Rng;
+use support::watchdog::Watchdog;
+
+mod support;
 
 const THREADS: usize = 4;
 const VARS: usize = 6;
@@ -34,6 +39,10 @@ fn value(thread: usize, ctx: usize, step: usize) -> u64 {
 /// thread, or a stale cached one, fails the test.
 #[test]
 fn shared_variables_private_contexts() {
+    let _dog = Watchdog::new(
+        "shared_variables_private_contexts",
+        Duration::from_secs(120),
+    );
     let steps = if cfg!(miri) { 50 } else { 5_000 };
     let start = Barrier::new(THREADS);
     thread::scope(|s| {
@@ -43,12 +52,13 @@ fn shared_variables_private_contexts() {
                 let contexts: Vec<Context> = (0..3).map(|_| Context::new()).collect();
                 let mut models: Vec<HashMap<usize, u64>> = vec![HashMap::new(); 3];
                 let mut tokens: Vec<Vec<Saved>> = (0..3).map(|_| Vec::new()).collect();
+                let mut rng = Rng::new(t as u64);
                 start.wait();
                 for step in 0..steps {
-                    // A deterministic, thread-dependent walk over ops, contexts and variables.
-                    let k = (step * 7 + t * 3) % 3;
-                    let var = (step * 5 + t) % VARS;
-                    let op = (step * 11 + t * 13) % 8;
+                    // A seeded random walk over contexts, variables and ops, per thread.
+                    let k = rng.index(3);
+                    let var = rng.index(VARS);
+                    let op = rng.below(8);
                     let (ctx, model, toks) = (&contexts[k], &mut models[k], &mut tokens[k]);
                     ctx.run(|| {
                         let want = |m: &HashMap<usize, u64>, v: usize| {
@@ -114,6 +124,7 @@ fn shared_variables_private_contexts() {
 fn foreign_readers_while_owner_sets() {
     static A: ContextVar<u64> = ContextVar::new("a");
     static B: ContextVar<String> = ContextVar::new("b");
+    let _dog = Watchdog::new("foreign_readers_while_owner_sets", Duration::from_secs(120));
     let rounds: u64 = if cfg!(miri) { 30 } else { 20_000 };
     let ctx = Context::new();
     let done = AtomicBool::new(false);
@@ -168,6 +179,7 @@ fn foreign_readers_while_owner_sets() {
 /// round; the loser gets `AlreadyEntered` while the winner is inside.
 #[test]
 fn two_threads_race_to_enter() {
+    let _dog = Watchdog::new("two_threads_race_to_enter", Duration::from_secs(120));
     let rounds = if cfg!(miri) { 5 } else { 1_000 };
     let ctx = Context::new();
     let barrier = Barrier::new(2);

@@ -1,4 +1,4 @@
-//! Counting-waker tests: how many `Wake::wake` calls the queue makes.
+//! Counting-parker tests: how many `Unpark::unpark` calls the queue makes.
 //!
 //! - 1,000,000 pushes while the consumer is busy cause at most 1,000 wake calls (and never more
 //!   than one per park);
@@ -9,31 +9,55 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use loopkit::queue::{with_waker, Callback, ThreadWaker, Wake};
+use loopkit::queue::{with_parker, Callback, Park, ThreadParker, ThreadUnparker, Unpark};
 
+/// The default parker, counting the unparks its producer half makes.
 #[derive(Debug, Default)]
 struct Counting {
-    wakes: AtomicUsize,
-    inner: ThreadWaker,
+    wakes: Arc<AtomicUsize>,
+    inner: ThreadParker,
 }
 
-impl Wake for Counting {
-    fn wake(&self) {
+#[derive(Debug)]
+struct CountingUnparker {
+    wakes: Arc<AtomicUsize>,
+    inner: ThreadUnparker,
+}
+
+impl Unpark for CountingUnparker {
+    fn unpark(&self) {
         self.wakes.fetch_add(1, Ordering::SeqCst);
-        self.inner.wake();
-    }
-    fn register(&self) {
-        self.inner.register();
-    }
-    fn block(&self, timeout: Option<Duration>) {
-        self.inner.block(timeout);
+        self.inner.unpark();
     }
 }
 
-impl Counting {
-    fn wakes(&self) -> usize {
-        self.wakes.load(Ordering::SeqCst)
+impl Park for Counting {
+    type Unparker = CountingUnparker;
+    fn unparker(&self) -> CountingUnparker {
+        CountingUnparker {
+            wakes: self.wakes.clone(),
+            inner: self.inner.unparker(),
+        }
     }
+    fn park(&self, timeout: Option<Duration>) {
+        self.inner.park(timeout);
+    }
+}
+
+/// The shared wake counter of a `Counting` parker.
+#[derive(Debug, Clone)]
+struct Wakes(Arc<AtomicUsize>);
+
+impl Wakes {
+    fn wakes(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A counting parker and its counter.
+fn counting() -> (Wakes, Counting) {
+    let c = Counting::default();
+    (Wakes(c.wakes.clone()), c)
 }
 
 /// The consumer runs callbacks that each do a little work, so it is the bottleneck and stays
@@ -42,8 +66,8 @@ impl Counting {
 #[test]
 fn million_pushes_to_a_busy_consumer_few_wakes() {
     const N: usize = 1_000_000;
-    let waker = Arc::new(Counting::default());
-    let (tx, mut rx) = with_waker::<Callback, _>(waker.clone());
+    let (waker, parker) = counting();
+    let (tx, mut rx) = with_parker::<Callback, _>(parker);
     let work = Arc::new(AtomicUsize::new(0));
     let start = Arc::new(Barrier::new(3));
     let producers: Vec<_> = (0..2)
@@ -98,8 +122,8 @@ fn million_pushes_to_a_busy_consumer_few_wakes() {
 /// Pushes to a consumer that never parks make no wake call at all.
 #[test]
 fn awake_consumer_gets_no_wake_calls() {
-    let waker = Arc::new(Counting::default());
-    let (tx, mut rx) = with_waker::<u64, _>(waker.clone());
+    let (waker, parker) = counting();
+    let (tx, mut rx) = with_parker::<u64, _>(parker);
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
     let consumer = thread::spawn(move || {
@@ -121,8 +145,8 @@ fn awake_consumer_gets_no_wake_calls() {
 /// (the two-step form makes the park deterministic). Repeated over several parks.
 #[test]
 fn herd_at_one_park_wakes_exactly_once() {
-    let waker = Arc::new(Counting::default());
-    let (tx, mut rx) = with_waker::<u32, _>(waker.clone());
+    let (waker, parker) = counting();
+    let (tx, mut rx) = with_parker::<u32, _>(parker);
     for park in 1..=5 {
         assert!(rx.prepare_park(), "queue is empty: the park is announced");
         let barrier = Arc::new(Barrier::new(8));
@@ -150,8 +174,8 @@ fn herd_at_one_park_wakes_exactly_once() {
 /// no more than one wake call per park.
 #[test]
 fn herd_against_a_blocked_consumer() {
-    let waker = Arc::new(Counting::default());
-    let (tx, mut rx) = with_waker::<u32, _>(waker.clone());
+    let (waker, parker) = counting();
+    let (tx, mut rx) = with_parker::<u32, _>(parker);
     let parks = Arc::new(AtomicUsize::new(0));
     let p = parks.clone();
     let consumer = thread::spawn(move || {
@@ -189,8 +213,8 @@ fn herd_against_a_blocked_consumer() {
 #[test]
 fn eventfd_waker_wakes_a_blocked_consumer() {
     use loopkit::queue::EventFdWaker;
-    let waker = Arc::new(EventFdWaker::new().unwrap());
-    let (tx, mut rx) = with_waker::<u32, _>(waker.clone());
+    let waker = EventFdWaker::new().unwrap();
+    let (tx, mut rx) = with_parker::<u32, _>(waker.clone());
     let t = thread::spawn(move || {
         thread::sleep(Duration::from_millis(10));
         tx.push(3).unwrap();
@@ -198,11 +222,11 @@ fn eventfd_waker_wakes_a_blocked_consumer() {
     let mut got = None;
     while got.is_none() {
         rx.park_timeout(Duration::from_secs(10));
-        got = rx.try_pop();
+        got = rx.try_recv().ok();
     }
     assert_eq!(got, Some(3));
     t.join().unwrap();
-    assert!(!waker.reset(), "block() consumed the wake");
+    assert!(!waker.reset(), "park() consumed the wake");
 }
 
 #[cfg(feature = "mio")]
@@ -210,8 +234,8 @@ fn eventfd_waker_wakes_a_blocked_consumer() {
 fn mio_waker_wakes_a_poll_loop() {
     use mio::{Events, Poll, Token, Waker};
     let mut poll = Poll::new().unwrap();
-    let waker = Arc::new(Waker::new(poll.registry(), Token(7)).unwrap());
-    let (tx, mut rx) = with_waker::<u32, _>(waker);
+    let waker = Waker::new(poll.registry(), Token(7)).unwrap();
+    let (tx, mut rx) = loopkit::queue::with_unparker::<u32, _>(waker);
     let mut events = Events::with_capacity(4);
     let t = thread::spawn(move || {
         for i in 0..100 {

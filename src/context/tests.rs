@@ -4,13 +4,14 @@
 
 use super::ops;
 use super::*;
+use crate::support::waker::CountingWaker;
 use crossbeam_epoch as epoch;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
-use std::task::{Poll, Waker};
+use std::task::Poll;
 
 /// Drives the epoch collector until `done()` or a bound is reached (other tests' threads may
 /// hold pins for a moment).
@@ -532,31 +533,43 @@ fn errors_display_and_are_send_sync() {
     }
 }
 
-/// A minimal executor: polls each task round-robin until all are ready.
-fn block_on_all<F: Future + Unpin>(tasks: &mut [Option<F>]) -> Vec<F::Output> {
-    let mut cx = std::task::Context::from_waker(Waker::noop());
+/// A minimal executor: polls each task round-robin until all are ready; a task is polled again
+/// only after its waker was woken (checked with the shared counting waker). Returns the outputs
+/// and the number of wakes.
+fn block_on_all<F: Future + Unpin>(tasks: &mut [Option<F>]) -> (Vec<F::Output>, usize) {
+    let wakers: Vec<_> = tasks.iter().map(|_| CountingWaker::new()).collect();
+    let mut polled_at: Vec<usize> = vec![usize::MAX; tasks.len()];
     let mut out = Vec::new();
     while tasks.iter().any(Option::is_some) {
-        for slot in tasks.iter_mut() {
-            if let Some(t) = slot {
-                if let Poll::Ready(v) = std::pin::Pin::new(t).poll(&mut cx) {
-                    out.push(v);
-                    *slot = None;
-                }
+        for (i, slot) in tasks.iter_mut().enumerate() {
+            let Some(t) = slot else { continue };
+            if polled_at[i] != usize::MAX {
+                assert!(
+                    wakers[i].count() > polled_at[i],
+                    "task {i} polled without a wake"
+                );
+            }
+            polled_at[i] = wakers[i].count();
+            let waker = wakers[i].waker();
+            let mut cx = std::task::Context::from_waker(&waker);
+            if let Poll::Ready(v) = std::pin::Pin::new(t).poll(&mut cx) {
+                out.push(v);
+                *slot = None;
             }
         }
     }
-    out
+    (out, wakers.iter().map(|w| w.count()).sum())
 }
 
-/// Pending once, then ready (a task switch point).
+/// Pending once (after waking its task), then ready: a task switch point.
 fn yield_now() -> impl Future<Output = ()> {
     let mut yielded = false;
-    std::future::poll_fn(move |_| {
+    std::future::poll_fn(move |cx| {
         if yielded {
             Poll::Ready(())
         } else {
             yielded = true;
+            cx.waker().wake_by_ref();
             Poll::Pending
         }
     })
@@ -584,10 +597,9 @@ fn scope_polls_each_task_in_its_own_context() {
             })))
         })
         .collect();
-    let mut out: Vec<u32> = block_on_all(&mut tasks)
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let (out, wakes) = block_on_all(&mut tasks);
+    assert_eq!(wakes, 9, "three yields per task");
+    let mut out: Vec<u32> = out.into_iter().map(Result::unwrap).collect();
     out.sort();
     assert_eq!(out, [0, 1, 2]);
     assert_eq!(TASK.get(), None);
@@ -615,8 +627,11 @@ fn scope_drops_the_future_inside_its_context() {
     });
     {
         let mut fut = pin!(fut);
-        let mut cx = std::task::Context::from_waker(Waker::noop());
+        let counter = CountingWaker::new();
+        let waker = counter.waker();
+        let mut cx = std::task::Context::from_waker(&waker);
         assert!(fut.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(counter.count(), 1, "the inner future got the task's waker");
         assert!(format!("{:?}", fut).contains("InContext"));
         assert!(fut.context().ptr_eq(&ctx));
     }

@@ -3,11 +3,13 @@
 //!
 //! Run: `RUSTFLAGS="--cfg loopkit_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib
 //! --target-dir target/loom queue::loom_models`. What each model catches (the ordering, fence or
-//! check that was weakened to see it fail) is recorded in `docs/queue.md`.
+//! check that was weakened to see it fail) is recorded in [`docs/queue.md`].
+//!
+//! [`docs/queue.md`]: crate::docs::queue
 
 use crate::loom::{model, thread, Arc, AtomicUsize, Ordering};
 
-use super::{channel, Closed, HandleState};
+use super::{channel, HandleState, SendError};
 
 /// A payload that counts its drops (loom-tracked counter).
 struct Tracked {
@@ -121,7 +123,7 @@ fn close_vs_push() {
                 let drops = drops.clone();
                 thread::spawn(move || match tx.push_detached(Tracked { id, drops }) {
                     Ok(()) => true,
-                    Err(Closed(back)) => {
+                    Err(SendError(back)) => {
                         assert_eq!(back.id, id, "the refused payload comes back intact");
                         false
                     }

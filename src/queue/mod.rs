@@ -31,7 +31,9 @@
 //!
 //! Payloads are any `T: Send`; for `T =` [`Callback`] (`Box<dyn FnOnce() + Send>`),
 //! [`Sender::call_soon`] stores the closure inline in the node (no `Box`), and
-//! [`Receiver::run_pending`] runs it in place. `docs/queue.md` has the full design.
+//! [`Receiver::run_pending`] runs it in place. [`docs/queue.md`] has the full design.
+//!
+//! [`docs/queue.md`]: crate::docs::queue
 //!
 //! # Queue structure
 //!
@@ -83,10 +85,12 @@
 //! that many nodes to be linked: a push either counted itself before `CLOSED` (accepted, and
 //! counted by `close`) or saw `CLOSED` (refused, payload returned).
 
+mod atomic_waker;
 mod inner;
 mod node;
+mod park;
 mod receiver;
-mod wake;
+mod recv;
 
 #[cfg(any(test, loopkit_fuzz))]
 #[doc(hidden)]
@@ -103,10 +107,11 @@ use core::ptr::NonNull;
 use crate::loom::Ordering;
 
 pub use self::inner::Sender;
-pub use self::receiver::{channel, with_waker, Receiver};
 #[cfg(all(feature = "eventfd", target_os = "linux"))]
-pub use self::wake::EventFdWaker;
-pub use self::wake::{ThreadWaker, Wake};
+pub use self::park::EventFdWaker;
+pub use self::park::{NoPark, Park, ThreadParker, ThreadUnparker, Unpark};
+pub use self::receiver::{channel, with_parker, with_unparker, Receiver};
+pub use self::recv::TryIter;
 
 use self::node::{Header, CANCELLED, DONE, LIFECYCLE, PENDING, REF, RUNNING};
 
@@ -123,40 +128,126 @@ use self::node::{Header, CANCELLED, DONE, LIFECYCLE, PENDING, REF, RUNNING};
 /// ```
 pub type Callback = Box<dyn FnOnce() + Send + 'static>;
 
-/// The error of a push into a closed queue; it gives the payload back intact.
+/// The error of a push into a closed queue (the receiver called
+/// [`close`](Receiver::close) or was dropped); it gives the payload back intact.
 ///
 /// # Examples
 ///
 /// ```
-/// use loopkit::queue::{self, Closed};
+/// use loopkit::queue::{self, SendError};
 /// let (tx, mut rx) = queue::channel::<Vec<u8>>();
 /// rx.close();
-/// let Closed(back) = tx.push(vec![1, 2]).unwrap_err();
+/// let SendError(back) = tx.push(vec![1, 2]).unwrap_err();
 /// assert_eq!(back, [1, 2]);
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Closed<T>(pub T);
+pub struct SendError<T>(pub T);
 
-impl<T> Closed<T> {
+impl<T> SendError<T> {
     /// The payload that was not queued.
     pub fn into_inner(self) -> T {
         self.0
     }
 }
 
-impl<T> fmt::Debug for Closed<T> {
+impl<T> fmt::Debug for SendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Closed(..)")
+        f.write_str("SendError(..)")
     }
 }
 
-impl<T> fmt::Display for Closed<T> {
+impl<T> fmt::Display for SendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("push into a closed queue")
+        f.write_str("sending on a closed queue")
     }
 }
 
-impl<T> std::error::Error for Closed<T> {}
+impl<T> std::error::Error for SendError<T> {}
+
+/// Why [`Receiver::try_recv`] returned no payload.
+///
+/// # Examples
+///
+/// ```
+/// use loopkit::queue::{self, TryRecvError};
+/// let (tx, mut rx) = queue::channel::<u8>();
+/// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+/// tx.push(1).unwrap();
+/// drop(tx);
+/// assert_eq!(rx.try_recv(), Ok(1)); // what was queued is still received
+/// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TryRecvError {
+    /// Nothing is queued now; a sender may still push.
+    Empty,
+    /// Nothing is queued and nothing can be any more: every [`Sender`] is gone, or the queue
+    /// was [closed](Receiver::close).
+    Disconnected,
+}
+
+impl fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TryRecvError::Empty => "receiving on an empty queue",
+            TryRecvError::Disconnected => "receiving on an empty and disconnected queue",
+        })
+    }
+}
+
+impl std::error::Error for TryRecvError {}
+
+/// [`Receiver::recv`] found the queue empty and disconnected.
+///
+/// # Examples
+///
+/// ```
+/// use loopkit::queue::{self, RecvError};
+/// let (tx, mut rx) = queue::channel::<u8>();
+/// drop(tx);
+/// assert_eq!(rx.recv(), Err(RecvError));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RecvError;
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("receiving on an empty and disconnected queue")
+    }
+}
+
+impl std::error::Error for RecvError {}
+
+/// Why [`Receiver::recv_timeout`] returned no payload.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use loopkit::queue::{self, RecvTimeoutError};
+/// let (tx, mut rx) = queue::channel::<u8>();
+/// assert_eq!(rx.recv_timeout(Duration::from_millis(1)), Err(RecvTimeoutError::Timeout));
+/// drop(tx);
+/// assert_eq!(rx.recv_timeout(Duration::MAX), Err(RecvTimeoutError::Disconnected));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecvTimeoutError {
+    /// Nothing arrived before the timeout; a sender may still push.
+    Timeout,
+    /// The queue is empty and disconnected (see [`TryRecvError::Disconnected`]).
+    Disconnected,
+}
+
+impl fmt::Display for RecvTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RecvTimeoutError::Timeout => "timed out waiting on a queue",
+            RecvTimeoutError::Disconnected => "receiving on an empty and disconnected queue",
+        })
+    }
+}
+
+impl std::error::Error for RecvTimeoutError {}
 
 /// Where a queued handle is in its life (see the state table in the module docs).
 ///
@@ -216,7 +307,9 @@ impl Handle {
 
     fn header(&self) -> &Header {
         // SAFETY: the handle owns a reference, so the node is live while `self` is.
-        unsafe { self.node.as_ref() }
+        let header = unsafe { self.node.as_ref() };
+        header.touch();
+        header
     }
 
     /// Prevents the payload from running if it has not started; returns whether it did. The
@@ -279,7 +372,8 @@ impl Clone for Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        // SAFETY: we own one reference and do not use the node afterwards.
+        self.header(); // under loom: records this access to the node before the release
+                       // SAFETY: we own one reference and do not use the node afterwards.
         unsafe { Header::release(self.node) };
     }
 }

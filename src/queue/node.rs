@@ -55,6 +55,11 @@ pub(super) struct Header {
     /// Lifecycle (2 bits) and reference count; see the module state table.
     pub(super) state: AtomicUsize,
     vtable: &'static VTable,
+    /// Under loom only: a cell every `Handle` access reads and the free writes, so the model
+    /// checks that each handle's use of the node happens-before the node is freed (loom does
+    /// not track atomics for use-after-free).
+    #[cfg(loopkit_loom)]
+    access: UnsafeCell<()>,
 }
 
 /// A node: header first (`repr(C)`), so a `*mut Node<P>` and its `*mut Header` are one address.
@@ -91,7 +96,16 @@ impl Header {
             next: AtomicPtr::new(ptr::null_mut()),
             state: AtomicUsize::new(DONE),
             vtable: &STUB_VTABLE,
+            #[cfg(loopkit_loom)]
+            access: UnsafeCell::new(()),
         }
+    }
+
+    /// Records a handle's access to the node (under loom; nothing otherwise).
+    #[inline(always)]
+    pub(super) fn touch(&self) {
+        #[cfg(loopkit_loom)]
+        self.access.with(|_| ());
     }
 }
 
@@ -134,6 +148,8 @@ fn alloc<P>(payload: P, refs: usize, vtable: &'static VTable) -> NonNull<Header>
             next: AtomicPtr::new(ptr::null_mut()),
             state: AtomicUsize::new(PENDING + refs * REF),
             vtable,
+            #[cfg(loopkit_loom)]
+            access: UnsafeCell::new(()),
         },
         payload: UnsafeCell::new(MaybeUninit::new(payload)),
     });
@@ -208,10 +224,13 @@ unsafe fn drop_payload<P>(h: NonNull<Header>) {
 /// `h` is a live `Node<P>` with no references left and no payload left; it is not used again.
 unsafe fn dealloc<P>(h: NonNull<Header>) {
     // SAFETY: no reference is left (caller), so this thread has exclusive access. The empty
-    // `with_mut` is a deliberate write access: under loom it checks that every earlier access to
-    // the payload (by the consumer or a canceller) happens-before the free.
+    // `with_mut`s are deliberate write accesses: under loom they check that every earlier access to
+    // the payload (by the consumer or a canceller) and every handle's use of the node
+    // happens-before the free.
     unsafe {
         payload::<P>(h).with_mut(|_| ());
+        #[cfg(loopkit_loom)]
+        h.as_ref().access.with_mut(|_| ());
         drop(Box::from_raw(h.cast::<Node<P>>().as_ptr()));
     }
 }

@@ -9,7 +9,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::loom::{Arc, Mutex};
 
-use super::{channel, Closed, Handle, HandleState, Receiver, Sender};
+use super::{channel, Handle, HandleState, Receiver, SendError, Sender, TryRecvError};
 
 /// One step of a single-thread queue scenario.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +28,8 @@ pub enum Op {
     DrainPanic(u8),
     /// `try_pop` one payload.
     TryPop,
+    /// `try_recv` one payload (`Empty` vs `Disconnected` after a close).
+    TryRecv,
     /// `close` the queue.
     Close,
     /// `prepare_park` (then `finish_park` if it announced).
@@ -39,7 +41,7 @@ pub fn decode(bytes: &[u8]) -> Vec<Op> {
     let mut ops = Vec::new();
     let mut it = bytes.iter().copied();
     while let Some(tag) = it.next() {
-        let op = match tag % 9 {
+        let op = match tag % 10 {
             0 => Op::Push,
             1 => Op::PushDetached,
             2 => Op::Cancel(usize::from(it.next().unwrap_or(0))),
@@ -48,6 +50,7 @@ pub fn decode(bytes: &[u8]) -> Vec<Op> {
             5 => Op::DrainPanic(it.next().unwrap_or(0) % 8),
             6 => Op::TryPop,
             7 => Op::Close,
+            8 => Op::TryRecv,
             _ => Op::PreparePark,
         };
         ops.push(op);
@@ -112,9 +115,9 @@ pub fn run(ops: &[Op]) {
                             handles.push((h, id));
                         }
                     }
-                    Err(Closed(back)) => {
+                    Err(SendError(back)) => {
                         assert!(closed, "push into an open queue failed");
-                        assert_eq!(back.id, id, "Closed gave back another payload");
+                        assert_eq!(back.id, id, "SendError gave back another payload");
                         fate[id as usize] = M::Refused;
                         drop(back);
                         assert_eq!(drops(&log), [id]);
@@ -186,8 +189,23 @@ pub fn run(ops: &[Op]) {
                     "each run payload is dropped after its run"
                 );
             }
-            Op::TryPop => {
-                let got = rx.try_pop().map(|it| it.id);
+            Op::TryPop | Op::TryRecv => {
+                let got = if *op == Op::TryPop {
+                    rx.try_pop().map(|it| it.id)
+                } else {
+                    match rx.try_recv() {
+                        Ok(it) => Some(it.id),
+                        Err(e) => {
+                            let want = if closed {
+                                TryRecvError::Disconnected
+                            } else {
+                                TryRecvError::Empty
+                            };
+                            assert_eq!(e, want, "try_recv on an empty queue");
+                            None
+                        }
+                    }
+                };
                 let mut expect = None;
                 while let Some(id) = model.pop_front() {
                     if fate[id as usize] != M::Cancelled {
@@ -212,8 +230,8 @@ pub fn run(ops: &[Op]) {
                 let announced = rx.prepare_park();
                 assert_eq!(
                     announced,
-                    model.is_empty(),
-                    "prepare_park vs model emptiness"
+                    model.is_empty() && !closed,
+                    "prepare_park vs model emptiness (never parks once closed)"
                 );
                 if announced {
                     assert!(!rx.finish_park(), "nobody woke this park");

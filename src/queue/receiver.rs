@@ -1,19 +1,22 @@
 //! The consumer side of the queue ([`Receiver`]) and the constructors.
 //!
 //! The consumer walks Vyukov's list from its end, keeps the last consumed node as a dummy, and
-//! parks through the `ctl` word; see the [module docs](super) and `docs/queue.md`.
+//! parks through the `ctl` word; see the [module docs](super) and [`docs/queue.md`].
+//!
+//! [`docs/queue.md`]: crate::docs::queue
 
 use core::fmt;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
-use core::time::Duration;
 
 use crate::loom::{spin_loop, thread, Arc, Ordering};
 
-use super::inner::{started, Inner, CLOSED, COUNT_MASK, NOTIFIED, PARKED};
+use std::panic::{self, AssertUnwindSafe};
+
+use super::inner::{started, Inner, CLOSED, COUNT_MASK};
 use super::node::{refs, Header, CANCELLED, DONE, LIFECYCLE, PENDING, REF, RUNNING};
-use super::{Callback, Sender, ThreadWaker, Wake};
+use super::{Callback, NoPark, Park, Sender, ThreadParker, Unpark};
 
 /// How the consumer got hold of a popped node.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -148,25 +151,29 @@ unsafe fn claim(h: NonNull<Header>) -> Claim {
 /// }
 /// producer.join().unwrap();
 /// ```
-pub struct Receiver<T> {
-    inner: Arc<Inner>,
+pub struct Receiver<T, P = ThreadParker> {
+    pub(super) inner: Arc<Inner>,
     /// The consumer end: the oldest node not yet consumed, or (when `dummy` is set) the last
     /// consumed one, kept because nothing was linked after it yet.
     tail: NonNull<Header>,
     /// Whether (and how) `tail` is a consumed dummy.
     dummy: Option<Dummy>,
     /// Real nodes consumed so far (wrapping in `COUNT_MASK`).
-    consumed: usize,
+    pub(super) consumed: usize,
     /// The started-push count when the queue was closed.
-    closed_at: Option<usize>,
+    pub(super) closed_at: Option<usize>,
+    /// Whether this receiver announced a park (`PARKED`) that it has not finished yet.
+    pub(super) announced: bool,
+    /// The consumer half of the wake mechanism.
+    pub(super) parker: P,
     _payload: PhantomData<T>,
 }
 
 // SAFETY: the receiver takes `T` values out (so needs `T: Send` to move to another thread); its
 // raw `tail` points into nodes/stub kept alive by the queue, which only this receiver consumes.
-unsafe impl<T: Send> Send for Receiver<T> {}
+unsafe impl<T: Send, P: Send> Send for Receiver<T, P> {}
 
-impl<T> fmt::Debug for Receiver<T> {
+impl<T, P> fmt::Debug for Receiver<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Receiver")
             .field("len", &self.len())
@@ -175,28 +182,60 @@ impl<T> fmt::Debug for Receiver<T> {
     }
 }
 
-/// Creates a queue whose consumer parks with [`ThreadWaker`] (`std::thread::park`).
+/// Creates a queue whose consumer parks with [`ThreadParker`].
 ///
 /// ```
 /// let (tx, mut rx) = loopkit::queue::channel::<u32>();
 /// tx.push(1).unwrap();
-/// assert_eq!(rx.try_pop(), Some(1));
+/// assert_eq!(rx.try_recv(), Ok(1));
 /// ```
 pub fn channel<T: Send + 'static>() -> (Sender<T>, Receiver<T>) {
-    with_waker(ThreadWaker::new())
+    with_parker(ThreadParker::new())
 }
 
-/// Creates a queue whose consumer is woken through `waker`.
+/// Creates a queue whose consumer blocks in `parker` (in [`Receiver::park`],
+/// [`recv`](Receiver::recv), ...); producers wake it through `parker.unparker()`.
 ///
 /// ```
-/// use std::sync::Arc;
-/// let waker = Arc::new(loopkit::queue::ThreadWaker::new());
-/// let (tx, mut rx) = loopkit::queue::with_waker::<u32, _>(waker);
+/// use loopkit::queue::{self, ThreadParker};
+/// let (tx, mut rx) = queue::with_parker::<u32, _>(ThreadParker::new());
 /// tx.push(1).unwrap();
-/// assert_eq!(rx.len(), 1);
+/// assert_eq!(rx.recv(), Ok(1));
 /// ```
-pub fn with_waker<T: Send + 'static, W: Wake>(waker: W) -> (Sender<T>, Receiver<T>) {
-    let inner = Inner::new(Box::new(waker));
+pub fn with_parker<T: Send + 'static, P: Park>(parker: P) -> (Sender<T>, Receiver<T, P>) {
+    let unparker = parker.unparker();
+    new_pair(Box::new(unparker), parker)
+}
+
+/// Creates a queue whose producers wake the consumer through `unparker` alone: the consumer
+/// blocks in its own selector around [`prepare_park`](Receiver::prepare_park) /
+/// [`finish_park`](Receiver::finish_park) (a `mio::Poll` woken by a `mio::Waker`), or awaits
+/// [`poll_recv`](Receiver::poll_recv). The receiver has no `park`/`recv` (see [`NoPark`]).
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// #[derive(Debug, Default)]
+/// struct Flag(AtomicBool);
+/// impl loopkit::queue::Unpark for Flag {
+///     fn unpark(&self) { self.0.store(true, Ordering::Release); }
+/// }
+/// let flag = Arc::new(Flag::default());
+/// let (tx, mut rx) = loopkit::queue::with_unparker::<u32, _>(flag.clone());
+/// assert!(rx.prepare_park());
+/// tx.push(1).unwrap();
+/// assert!(flag.0.load(Ordering::Acquire));
+/// assert!(rx.finish_park());
+/// assert_eq!(rx.try_recv(), Ok(1));
+/// ```
+pub fn with_unparker<T: Send + 'static, U: Unpark>(
+    unparker: U,
+) -> (Sender<T>, Receiver<T, NoPark>) {
+    new_pair(Box::new(unparker), NoPark)
+}
+
+fn new_pair<T, P>(unparker: Box<dyn Unpark>, parker: P) -> (Sender<T>, Receiver<T, P>) {
+    let inner = Inner::new(unparker);
     let tail = inner.stub_ptr();
     (
         Sender {
@@ -209,6 +248,8 @@ pub fn with_waker<T: Send + 'static, W: Wake>(waker: W) -> (Sender<T>, Receiver<
             dummy: Some(Dummy::Stub),
             consumed: 0,
             closed_at: None,
+            announced: false,
+            parker,
             _payload: PhantomData,
         },
     )
@@ -217,7 +258,7 @@ pub fn with_waker<T: Send + 'static, W: Wake>(waker: W) -> (Sender<T>, Receiver<
 /// Where a drain stops: the producer end seen when it began, until it is reached.
 type End = Option<NonNull<Header>>;
 
-impl<T> Receiver<T> {
+impl<T, P> Receiver<T, P> {
     /// Number of pushes accepted and not yet consumed, counting cancelled handles that the
     /// consumer has not skipped yet, and pushes still in flight.
     pub fn len(&self) -> usize {
@@ -287,7 +328,7 @@ impl<T> Receiver<T> {
         Some(unsafe { take::<T>(guard.h) })
     }
 
-    /// Closes the queue: every later push returns [`Closed`](super::Closed) with its payload. Returns how many
+    /// Closes the queue: every later push returns [`SendError`](super::SendError) with its payload. Returns how many
     /// accepted handles are still pending (not run, not cancelled); each of them is run by a later
     /// drain or dropped with the receiver. Pushes that raced with the close are either refused
     /// or counted here. Calling it again returns the current pending count.
@@ -328,86 +369,6 @@ impl<T> Receiver<T> {
             // SAFETY: `cur` is live and an accepted node follows it (`seen < total`).
             cur = unsafe { self.wait_next(cur) };
         }
-    }
-
-    /// Announces that the consumer is about to block. Returns `false` (and announces nothing)
-    /// if an accepted push is waiting; then drain instead of blocking. After `true`, block
-    /// (in [`Wake::block`] or your own selector) and then call
-    /// [`finish_park`](Receiver::finish_park): any push from now on wakes the consumer, one
-    /// [`Wake::wake`] per park however many producers push.
-    pub fn prepare_park(&mut self) -> bool {
-        self.inner.waker.register();
-        let ctl = &self.inner.hot.ctl;
-        // Relaxed: the CAS below re-reads the latest value.
-        let mut s = ctl.load(Ordering::Relaxed);
-        loop {
-            let total = self.closed_at.unwrap_or(started(s));
-            if total != self.consumed {
-                return false;
-            }
-            // Clearing NOTIFIED drops a stale flag left by a producer that saw the previous park.
-            let new = (s | PARKED) & !NOTIFIED;
-            // Release: publishes `register()` to the producer that sees PARKED; pairs with the
-            // Acquire `fetch_add` in `enqueue`. The push-vs-park decision itself is this CAS's
-            // place in `ctl`'s modification order: a push ordered before it is counted in `s`
-            // (so we do not park), a push ordered after it sees PARKED (so it wakes us).
-            match ctl.compare_exchange_weak(s, new, Ordering::Release, Ordering::Relaxed) {
-                Ok(_) => return true,
-                Err(actual) => s = actual,
-            }
-        }
-    }
-
-    /// Announces that the consumer is awake again (after [`prepare_park`](Receiver::prepare_park)
-    /// returned `true`). Returns whether a producer woke this park.
-    pub fn finish_park(&mut self) -> bool {
-        // Acquire: pairs with the Release `fetch_or(NOTIFIED)` in `notify`, so the waking
-        // producer's node is linked and visible.
-        let prev = self
-            .inner
-            .hot
-            .ctl
-            .fetch_and(!(PARKED | NOTIFIED), Ordering::Acquire); // Acquire: pairs with `notify`.
-        prev & NOTIFIED != 0
-    }
-
-    /// Parks until a push arrives (returns at once if one is waiting).
-    pub fn park(&mut self) {
-        self.park_inner(None);
-    }
-
-    /// Parks until a push arrives or `timeout` passes. Returns whether work is waiting.
-    pub fn park_timeout(&mut self, timeout: Duration) -> bool {
-        self.park_inner(Some(timeout))
-    }
-
-    fn park_inner(&mut self, timeout: Option<Duration>) -> bool {
-        if !self.prepare_park() {
-            // Work is waiting, or a push is between its count and its link: let it finish.
-            spin_loop();
-            return true;
-        }
-        #[cfg(not(loopkit_loom))]
-        let deadline = timeout.map(|d| std::time::Instant::now() + d);
-        loop {
-            #[cfg(not(loopkit_loom))]
-            let remaining = match deadline {
-                None => None,
-                Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
-                    Some(r) if !r.is_zero() => Some(r),
-                    _ => break,
-                },
-            };
-            #[cfg(loopkit_loom)]
-            let remaining = timeout;
-            self.inner.waker.block(remaining);
-            // Acquire: pairs with the Release `fetch_or(NOTIFIED)` in `notify`.
-            if self.inner.hot.ctl.load(Ordering::Acquire) & NOTIFIED != 0 {
-                break;
-            }
-        }
-        self.finish_park();
-        !self.is_empty()
     }
 
     /// Where a drain stops: the producer end now, or `None` (an empty drain) when nothing is
@@ -577,7 +538,7 @@ impl<T> Receiver<T> {
     }
 }
 
-impl Receiver<Callback> {
+impl<P> Receiver<Callback, P> {
     /// Runs every callback present when the call began, in order, skipping cancelled ones;
     /// inline closures (from [`call_soon`](Sender::call_soon)) run in place without a `Box`.
     /// Callbacks pushed meanwhile (also by these callbacks) wait for the next call. A panicking
@@ -599,18 +560,33 @@ impl Receiver<Callback> {
     }
 }
 
-impl<T> Drop for Receiver<T> {
+impl<T, P> Drop for Receiver<T, P> {
+    /// Closes the queue and drops every payload still queued (their handles end `Done`). A
+    /// payload whose `Drop` panics does not stop the others: each is dropped, then the first
+    /// panic is resumed (as `Vec` does).
     fn drop(&mut self) {
         self.close();
         let mut end = self.snapshot();
+        let mut first_panic = None;
         while let Some(guard) = self.next_claimed(&mut end) {
-            // SAFETY: we claimed the payload; it is dropped exactly once, here.
-            unsafe { Header::drop_payload(guard.h) };
+            let h = guard.h;
+            let dropped = panic::catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: we claimed the payload; it is dropped exactly once, here (a panicking
+                // `Drop` still counts as the drop).
+                unsafe { Header::drop_payload(h) }
+            }));
+            drop(guard);
+            if let Err(p) = dropped {
+                first_panic.get_or_insert(p);
+            }
         }
         if let Some(d) = self.dummy.take() {
             // SAFETY: the queue is closed and every accepted node is consumed, so no producer
             // will write the dummy's `next`; nothing reaches it after this.
             unsafe { release_dummy(self.tail, d) };
+        }
+        if let Some(p) = first_panic {
+            panic::resume_unwind(p);
         }
     }
 }

@@ -11,7 +11,10 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::ops::{self, Op};
-use super::{channel, with_waker, Callback, Closed, HandleState, Wake};
+use super::{
+    channel, with_unparker, Callback, HandleState, RecvError, RecvTimeoutError, SendError,
+    TryRecvError, Unpark,
+};
 
 /// Counts drops of the payloads it hands out.
 #[derive(Clone, Default)]
@@ -158,7 +161,7 @@ fn close_counts_refuses_and_disposes() {
     assert_eq!(rx.close(), 2);
     assert_eq!(rx.close(), 2, "idempotent");
     assert!(tx.is_closed() && rx.is_closed());
-    let Closed(back) = tx.push(drops.item(4)).unwrap_err();
+    let SendError(back) = tx.push(drops.item(4)).unwrap_err();
     assert_eq!(back.0, 4, "the payload comes back intact");
     drop(back);
     assert_eq!(drops.get(), 2);
@@ -169,9 +172,9 @@ fn close_counts_refuses_and_disposes() {
     assert_eq!(drops.get(), 4);
     assert!(tx.push(drops.item(5)).is_err());
     assert_eq!(drops.get(), 5);
-    let e = Closed(7u8);
-    assert_eq!(e.to_string(), "push into a closed queue");
-    assert_eq!(format!("{e:?}"), "Closed(..)");
+    let e = SendError(7u8);
+    assert_eq!(e.to_string(), "sending on a closed queue");
+    assert_eq!(format!("{e:?}"), "SendError(..)");
     assert_eq!(e.into_inner(), 7);
     let _: &dyn std::error::Error = &e;
 }
@@ -202,7 +205,7 @@ fn inline_and_boxed_callbacks_share_the_queue() {
     rx.close();
     let flag = Arc::new(AtomicUsize::new(0));
     let fl = flag.clone();
-    let Closed(f) = tx
+    let SendError(f) = tx
         .call_soon(move || {
             fl.fetch_add(1, Ordering::SeqCst); // SeqCst: test counter.
         })
@@ -236,30 +239,22 @@ fn park_protocol_single_thread() {
     assert!(format!("{rx:?} {tx:?}").contains("Receiver"));
 }
 
-/// A waker that counts wakes (and records the thread like the default).
+/// A producer half that counts its unparks.
 #[derive(Debug, Default)]
 struct Counting {
     wakes: AtomicUsize,
-    inner: super::ThreadWaker,
 }
 
-impl Wake for Counting {
-    fn wake(&self) {
+impl Unpark for Counting {
+    fn unpark(&self) {
         self.wakes.fetch_add(1, Ordering::SeqCst); // SeqCst: test counter.
-        self.inner.wake();
-    }
-    fn register(&self) {
-        self.inner.register();
-    }
-    fn block(&self, timeout: Option<Duration>) {
-        self.inner.block(timeout);
     }
 }
 
 #[test]
 fn one_wake_per_park_single_thread() {
     let w = Arc::new(Counting::default());
-    let (tx, mut rx) = with_waker::<u32, _>(w.clone());
+    let (tx, mut rx) = with_unparker::<u32, _>(w.clone());
     for _ in 0..10 {
         tx.push(0).unwrap(); // consumer awake: no wake
     }
@@ -317,7 +312,7 @@ fn cancel_from_another_thread_drops_there() {
 
 #[test]
 fn ops_decode_covers_every_op() {
-    let ops = ops::decode(&[0, 1, 2, 5, 3, 6, 4, 5, 3, 6, 7, 8]);
+    let ops = ops::decode(&[0, 1, 2, 5, 3, 6, 4, 5, 3, 6, 8, 7, 8, 9]);
     assert_eq!(
         ops,
         [
@@ -328,7 +323,9 @@ fn ops_decode_covers_every_op() {
             Op::Drain,
             Op::DrainPanic(3),
             Op::TryPop,
+            Op::TryRecv,
             Op::Close,
+            Op::TryRecv,
             Op::PreparePark
         ]
     );
@@ -344,6 +341,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Drain),
         1 => (0..4u8).prop_map(Op::DrainPanic),
         2 => Just(Op::TryPop),
+        2 => Just(Op::TryRecv),
         1 => Just(Op::Close),
         1 => Just(Op::PreparePark),
     ]
@@ -375,4 +373,104 @@ fn panic_in_drain_is_reported_to_caller() {
     }));
     assert!(r.is_err());
     assert_eq!(rx.try_pop(), Some(2));
+}
+
+#[test]
+fn disconnect_empty_vs_disconnected() {
+    let (tx, mut rx) = channel::<u32>();
+    let tx2 = tx.clone();
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    tx.push(1).unwrap();
+    drop(tx);
+    assert!(!rx.is_disconnected(), "a clone is still alive");
+    tx2.push(2).unwrap();
+    drop(tx2);
+    assert!(rx.is_disconnected());
+    assert!(!rx.prepare_park(), "work waiting");
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    assert_eq!(rx.recv(), Err(RecvError));
+    assert_eq!(
+        rx.recv_timeout(Duration::MAX),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    assert!(!rx.prepare_park(), "nothing can arrive: never park");
+    rx.park(); // returns at once
+    assert!(!rx.park_timeout(Duration::MAX));
+    for e in [TryRecvError::Empty, TryRecvError::Disconnected] {
+        assert!(!e.to_string().is_empty());
+    }
+    assert!(!RecvError.to_string().is_empty());
+    assert!(!RecvTimeoutError::Timeout.to_string().is_empty());
+}
+
+#[test]
+fn close_disconnects_the_receiver() {
+    let (tx, mut rx) = channel::<u32>();
+    tx.push(1).unwrap();
+    let h = tx.push(2).unwrap();
+    assert!(h.cancel());
+    assert_eq!(rx.close(), 1);
+    assert!(rx.is_disconnected() && tx.is_closed());
+    assert_eq!(
+        rx.recv(),
+        Ok(1),
+        "accepted before the close: still received"
+    );
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    assert_eq!(tx.push(3).unwrap_err().into_inner(), 3);
+}
+
+#[test]
+fn park_timeout_saturates() {
+    let (tx, mut rx) = channel::<u32>();
+    tx.push(1).unwrap();
+    assert!(
+        rx.park_timeout(Duration::MAX),
+        "work waiting: returns at once"
+    );
+    assert_eq!(rx.recv_timeout(Duration::MAX), Ok(1));
+    if cfg!(miri) {
+        return; // real blocking below
+    }
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        tx.push(2).unwrap();
+        tx
+    });
+    // Parks with PARKED set and a deadline past `Instant`'s range: must not panic.
+    while !rx.park_timeout(Duration::MAX) {}
+    assert_eq!(rx.recv_timeout(Duration::new(u64::MAX, 999_999_999)), Ok(2));
+    drop(t.join().unwrap());
+    assert_eq!(
+        rx.recv_timeout(Duration::MAX),
+        Err(RecvTimeoutError::Disconnected)
+    );
+}
+
+#[test]
+fn recv_timeout_times_out() {
+    let (_tx, mut rx) = channel::<u32>();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(2)),
+        Err(RecvTimeoutError::Timeout)
+    );
+    assert_eq!(
+        rx.recv_timeout(Duration::ZERO),
+        Err(RecvTimeoutError::Timeout)
+    );
+}
+
+#[test]
+fn last_sender_drop_wakes_a_parked_consumer_once() {
+    let w = Arc::new(Counting::default());
+    let (tx, mut rx) = with_unparker::<u32, _>(w.clone());
+    let tx2 = tx.clone();
+    assert!(rx.prepare_park());
+    drop(tx);
+    assert_eq!(w.wakes.load(Ordering::SeqCst), 0, "a clone is alive"); // SeqCst: test counter.
+    drop(tx2);
+    assert_eq!(w.wakes.load(Ordering::SeqCst), 1, "the last drop woke"); // SeqCst: test counter.
+    assert!(rx.finish_park());
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
 }

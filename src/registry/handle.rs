@@ -3,6 +3,7 @@
 
 use core::fmt;
 use core::marker::PhantomData;
+use core::ptr::NonNull;
 
 use super::shard::{Shard, OWNED};
 use super::{Inner, RegisterError, Registry, Task};
@@ -36,6 +37,8 @@ use crate::loom::Ordering;
 pub struct LocalShard<'a, T> {
     inner: &'a Inner<T>,
     shard: &'a Shard<T>,
+    /// `shard` as `Inner::new_shard` returned it (the pointer a node keeps as its home).
+    shard_ptr: NonNull<Shard<T>>,
     _this_thread: PhantomData<*const ()>,
 }
 
@@ -58,10 +61,13 @@ impl<T: Send + Sync + 'static> Registry<T> {
     ///
     /// See [`LocalShard`].
     pub fn local(&self) -> Result<LocalShard<'_, T>, RegisterError> {
-        let shard = self.mine(true)?.expect("shard created");
+        let shard_ptr = self.mine_ptr(true)?.expect("shard created");
         Ok(LocalShard {
             inner: &self.inner,
-            shard,
+            // SAFETY: the thread-local entry's count on the registry keeps the shard alive at
+            // least as long as `self`.
+            shard: unsafe { shard_ptr.as_ref() },
+            shard_ptr,
             _this_thread: PhantomData,
         })
     }
@@ -89,7 +95,7 @@ impl<T> LocalShard<'_, T> {
             return Err(RegisterError::ThreadExiting);
         }
         // SAFETY: this thread owns the shard (checked above; the handle is not `Send`).
-        unsafe { self.inner.register_in(self.shard, task) }
+        unsafe { self.inner.register_in(self.shard_ptr, task) }
     }
 
     /// [`Registry::unregister`] from this thread.

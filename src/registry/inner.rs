@@ -6,27 +6,31 @@ use core::ptr::NonNull;
 
 use super::shard::{Node, Shard, IDLE, REGISTERED, REMOTE};
 use super::{RegisterError, Task};
-use crate::loom::{AtomicPtr, AtomicUsize, Ordering};
+use crate::loom::{AtomicPtr, Ordering};
 
 /// The shared part: the list of shards.
 pub(crate) struct Inner<T> {
     shards: AtomicPtr<Shard<T>>,
-    next_id: AtomicUsize,
+    /// This registry's identity (never reused; see `id.rs`).
+    pub(crate) id: u64,
 }
 
 impl<T> Inner<T> {
     pub(crate) fn new() -> Self {
         Inner {
             shards: AtomicPtr::new(core::ptr::null_mut()),
-            next_id: AtomicUsize::new(0),
+            id: super::id::fresh(),
         }
     }
 
     /// Creates a shard owned by the calling thread and publishes it to snapshots.
     pub(crate) fn new_shard(&self) -> NonNull<Shard<T>> {
-        // Relaxed: a unique id only.
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed) as u64;
-        let shard = NonNull::from(Box::leak(Shard::new(id, self as *const Self as *const ())));
+        // The pointer that frees the shard one day (`Shard::free`) is this one, from
+        // `Box::into_raw`: every `home` and shard-list entry is a copy of it.
+        // SAFETY: `Box::into_raw` never returns null.
+        let shard = unsafe {
+            NonNull::new_unchecked(Box::into_raw(Shard::new(super::id::fresh(), self.id)))
+        };
         // Relaxed: the CAS below re-checks.
         let mut head = self.shards.load(Ordering::Relaxed);
         loop {
@@ -65,14 +69,17 @@ impl<T> Inner<T> {
     /// Owner-thread register of `task` in `shard`.
     ///
     /// # Safety
-    /// `shard` is a shard of `self` and the calling thread is its owner.
+    /// `shard` is a shard of `self` (the pointer `new_shard` returned) and the calling thread is
+    /// its owner.
     pub(crate) unsafe fn register_in(
         &self,
-        shard: &Shard<T>,
+        shard_ptr: NonNull<Shard<T>>,
         task: &Task<T>,
     ) -> Result<(), RegisterError> {
         // SAFETY: owner (caller).
-        unsafe { Self::claim(shard, task)? };
+        unsafe { Self::claim(shard_ptr, task)? };
+        // SAFETY: the registry's reference keeps the shard alive (caller: a shard of `self`).
+        let shard = unsafe { shard_ptr.as_ref() };
         let p = task.ptr;
         // SAFETY: our handle keeps the node alive.
         let state = unsafe { Node::state(p) };
@@ -100,14 +107,23 @@ impl<T> Inner<T> {
 
     /// Checks `task` is homed in `shard` (homing it there on first use). Drains first.
     ///
+    /// The node keeps a copy of `shard_ptr` as its home, through which the last reference frees
+    /// the shard; so it must be the pointer from `new_shard`, never one derived from a `&Shard`.
+    ///
     /// # Safety
-    /// The calling thread is `shard`'s owner.
-    pub(crate) unsafe fn claim(shard: &Shard<T>, task: &Task<T>) -> Result<(), RegisterError> {
+    /// `shard_ptr` is a live shard as returned by [`Inner::new_shard`], and the calling thread is
+    /// its owner.
+    pub(crate) unsafe fn claim(
+        shard_ptr: NonNull<Shard<T>>,
+        task: &Task<T>,
+    ) -> Result<(), RegisterError> {
+        // SAFETY: live (caller).
+        let shard = unsafe { shard_ptr.as_ref() };
         if shard.has_remote() {
             // SAFETY: owner (caller).
             unsafe { shard.drain() };
         }
-        let me = shard as *const Shard<T> as *mut Shard<T>;
+        let me = shard_ptr.as_ptr();
         // SAFETY: our handle keeps the node alive.
         let home = unsafe { Node::home(task.ptr) };
         // Relaxed: set once; a non-null value we compare with our own address.
@@ -152,7 +168,7 @@ impl<T> Inner<T> {
         };
         // SAFETY: the node's reference on its home keeps the shard alive while our handle lives.
         let home_ref = unsafe { home.as_ref() };
-        if home_ref.registry != self as *const Self as *const () {
+        if home_ref.registry != self.id {
             return false;
         }
         // SAFETY: our handle keeps the node alive.
@@ -218,6 +234,29 @@ impl<T> Inner<T> {
         out.sort_unstable_by_key(|t| t.ptr);
         out.dedup_by_key(|t| t.ptr);
         out
+    }
+
+    /// Sets (or clears) the current task of `shard`: a plain store.
+    ///
+    /// # Safety
+    /// As [`Inner::claim`]: `shard_ptr` is from `new_shard`, and the caller is its owner.
+    pub(crate) unsafe fn set_current_in(
+        shard_ptr: NonNull<Shard<T>>,
+        task: Option<&Task<T>>,
+    ) -> Result<(), RegisterError> {
+        let p = match task {
+            Some(t) => {
+                // SAFETY: as this function's contract.
+                unsafe { Self::claim(shard_ptr, t)? };
+                t.ptr.as_ptr()
+            }
+            None => core::ptr::null_mut(),
+        };
+        // SAFETY: live (caller).
+        let shard = unsafe { shard_ptr.as_ref() };
+        // Release: publishes the node to readers; pairs with the Acquire load in `current_in`.
+        shard.current.store(p, Ordering::Release);
+        Ok(())
     }
 
     /// The current task of `shard`, read from any thread.

@@ -4,8 +4,11 @@
 //! CPython 3.14 keeps each asyncio task on a list owned by the thread that created it; a
 //! foreign-thread unregister and every `all_tasks()` stop the world. Here the owner's path has no
 //! lock and no wait, a foreign unregister pushes onto the owner's remote stack, and a snapshot
-//! reads a per-shard mirror of atomic slots under a per-shard epoch pin. `docs/registry.md` has
-//! the design and the alternatives rejected; `docs/memory-ordering.md` lists every edge.
+//! reads a per-shard mirror of atomic slots under a per-shard epoch pin. [`docs/registry.md`] has
+//! the design and the alternatives rejected; [`docs/memory-ordering.md`] lists every edge.
+//!
+//! [`docs/registry.md`]: crate::docs::registry
+//! [`docs/memory-ordering.md`]: crate::docs::memory_ordering
 //!
 //! Items are [`Task<T>`]: counted handles (like `Arc<T>`) to a node that carries the value, the
 //! registry state and the owner list's links. The registry holds no count of its own: dropping
@@ -83,6 +86,7 @@ use core::ptr::NonNull;
 use crate::loom::{fence, Arc, Ordering};
 
 mod handle;
+mod id;
 mod inner;
 mod local;
 mod shard;
@@ -105,6 +109,14 @@ use shard::{Node, Shard, DEAD, IDLE, LINK_MASK, REGISTERED, REMOTE};
 ///
 /// Cloning and dropping are atomic count updates, as for `Arc<T>`. Dropping the last handle of
 /// a registered task unregisters it (on any thread).
+///
+/// # Panics in `T::drop`
+///
+/// The last handle drops the value first, then unregisters the task and hands its memory back.
+/// If `T::drop` panics, the task is still unregistered and its memory still freed (the rest runs
+/// while unwinding); the panic then continues on the thread that dropped the last handle. No
+/// other task is affected. (`Arc<T>` leaks its allocation in that case; a registry cannot,
+/// because a leaked node would stay linked in its shard.)
 ///
 /// # Examples
 ///
@@ -224,18 +236,41 @@ impl<T> Drop for Task<T> {
     }
 }
 
-/// The last handle of `p` is gone: drop the value, then unregister / hand the node to its home
-/// shard's holder for freeing.
+/// The last handle of `p` is gone: drop the value, then unregister the node and hand it to its
+/// home shard's holder for freeing.
+///
+/// The value is dropped first, while the node is still linked: a snapshot that meets it fails
+/// its try-acquire (the count is 0) and skips it. If `T::drop` panics, the unregister and the
+/// hand-over still run (from a drop guard, during unwinding), so the node is never left linked
+/// and its memory is freed; the panic then continues on this thread, as from `Vec`'s drop.
 ///
 /// # Safety
 /// The count of `p` just went to 0 on this thread.
 unsafe fn die<T>(p: NonNull<Node<T>>) {
-    // SAFETY: the node is live until its holder frees it, which needs our push (below) first.
-    // Acquire: pairs with the AcqRel CAS that set `home` (first registration).
-    let home = unsafe { Node::home(p) }.load(Ordering::Acquire);
+    /// Runs [`bury`] when dropped, whether the value's drop returned or unwound.
+    struct Bury<T>(NonNull<Node<T>>);
+    impl<T> Drop for Bury<T> {
+        fn drop(&mut self) {
+            // SAFETY: the count of the node went to 0 (`die`'s contract), and this guard runs
+            // once, after the value's drop.
+            unsafe { bury(self.0) }
+        }
+    }
+    let guard = Bury(p);
     // SAFETY: no handle is left, so nobody reads the value again (try_acquire fails from 0);
     // `ManuallyDrop<T>` is `repr(transparent)`, so the cast points at the `T`.
     unsafe { core::ptr::drop_in_place((&raw mut (*p.as_ptr()).value).cast::<T>()) };
+    drop(guard);
+}
+
+/// Unregisters a node whose value was dropped and queues it for freeing (or frees it).
+///
+/// # Safety
+/// The count of `p` went to 0 and its value was dropped (or its drop unwound); called once.
+unsafe fn bury<T>(p: NonNull<Node<T>>) {
+    // SAFETY: the node is live until its holder frees it, which needs our push (below) first.
+    // Acquire: pairs with the AcqRel CAS that set `home` (first registration).
+    let home = unsafe { Node::home(p) }.load(Ordering::Acquire);
     let Some(home) = NonNull::new(home) else {
         // Never registered: no slot, no current slot, no stack ever held it.
         // SAFETY: unreachable from anywhere, value dropped.
@@ -267,7 +302,8 @@ unsafe fn die<T>(p: NonNull<Node<T>>) {
         // reference on the shard.
         unsafe { shard.push_remote(p) };
     }
-    // SAFETY: the node's reference, given up once, here.
+    // SAFETY: the node's reference, given up once, here. `home` is the pointer `new_shard`
+    // made with `Box::into_raw` (copied into the node by `claim`), so it may free the shard.
     unsafe { Shard::release_ref(home) };
 }
 
@@ -324,7 +360,7 @@ impl std::error::Error for RegisterError {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ThreadKey {
     shard: u64,
-    registry: usize,
+    registry: u64,
 }
 
 /// The registry: one shard per thread that registers, a pause-free [`snapshot`](Self::snapshot)
@@ -400,12 +436,21 @@ impl<T: Send + Sync + 'static> Registry<T> {
         }
     }
 
+    /// The calling thread's shard, creating it if `create`: the pointer `Inner::new_shard`
+    /// returned (the one a node keeps as its home).
+    pub(crate) fn mine_ptr(
+        &self,
+        create: bool,
+    ) -> Result<Option<NonNull<Shard<T>>>, RegisterError> {
+        local::shard_of(&self.inner, create).ok_or(RegisterError::ThreadExiting)
+    }
+
     /// The calling thread's shard, creating it if `create`.
     pub(crate) fn mine(&self, create: bool) -> Result<Option<&Shard<T>>, RegisterError> {
-        let shard = local::shard_of(&self.inner, create).ok_or(RegisterError::ThreadExiting)?;
+        let shard = self.mine_ptr(create)?;
         // SAFETY: the thread-local entry holds a count on the registry, whose reference keeps
         // the shard alive at least as long as `self`.
-        Ok(shard.map(|s| unsafe { &*s.as_ptr() }))
+        Ok(shard.map(|s| unsafe { s.as_ref() }))
     }
 
     /// Registers `task` on the calling thread's shard. No lock, no wait, no atomic
@@ -434,7 +479,7 @@ impl<T: Send + Sync + 'static> Registry<T> {
     /// reg.register(&t).unwrap(); // home thread may register it again
     /// ```
     pub fn register(&self, task: &Task<T>) -> Result<(), RegisterError> {
-        let shard = self.mine(true)?.expect("shard created");
+        let shard = self.mine_ptr(true)?.expect("shard created");
         // SAFETY: our thread owns its own shard of this registry.
         unsafe { self.inner.register_in(shard, task) }
     }
@@ -499,18 +544,9 @@ impl<T: Send + Sync + 'static> Registry<T> {
     /// assert!(reg.current().is_none());
     /// ```
     pub fn set_current(&self, task: Option<&Task<T>>) -> Result<(), RegisterError> {
-        let shard = self.mine(true)?.expect("shard created");
-        let p = match task {
-            Some(t) => {
-                // SAFETY: our own shard.
-                unsafe { Inner::claim(shard, t)? };
-                t.ptr.as_ptr()
-            }
-            None => core::ptr::null_mut(),
-        };
-        // Release: publishes the node to readers; pairs with the Acquire load in `current_in`.
-        shard.current.store(p, Ordering::Release);
-        Ok(())
+        let shard = self.mine_ptr(true)?.expect("shard created");
+        // SAFETY: our own shard, from `new_shard`.
+        unsafe { Inner::set_current_in(shard, task) }
     }
 
     /// The calling thread's current task.
@@ -543,7 +579,7 @@ impl<T: Send + Sync + 'static> Registry<T> {
         let shard = self.mine(true)?.expect("shard created").id;
         Ok(ThreadKey {
             shard,
-            registry: Arc::as_ptr(&self.inner) as usize,
+            registry: self.inner.id,
         })
     }
 
@@ -564,7 +600,7 @@ impl<T: Send + Sync + 'static> Registry<T> {
     /// assert_eq!(seen, Some("main"));
     /// ```
     pub fn current_of(&self, key: ThreadKey) -> Option<Task<T>> {
-        if key.registry != Arc::as_ptr(&self.inner) as usize {
+        if key.registry != self.inner.id {
             return None; // a key of another registry
         }
         self.inner

@@ -1,6 +1,8 @@
 //! Internals: the node behind a [`Task`](super::Task), the per-thread shard, the remote stack, the
-//! drain lock and the per-shard epoch reclamation. `docs/registry.md` is the design; the state
+//! drain lock and the per-shard epoch reclamation. [`docs/registry.md`] is the design; the state
 //! tables of the two atomic state words are in the parent module's docs.
+//!
+//! [`docs/registry.md`]: crate::docs::registry
 
 use core::mem::ManuallyDrop;
 use core::ptr::{self, NonNull};
@@ -68,7 +70,9 @@ impl<T> Node<T> {
             freed: UnsafeCell::new(false),
             value: ManuallyDrop::new(value),
         });
-        NonNull::from(Box::leak(b))
+        // SAFETY: `Box::into_raw` never returns null; every handle and every pointer the registry
+        // stores is a copy of this one, which `free` gives back to `Box::from_raw`.
+        unsafe { NonNull::new_unchecked(Box::into_raw(b)) }
     }
 
     /// Frees the node's memory (the value was dropped already).
@@ -228,8 +232,8 @@ struct Local<T> {
 pub(crate) struct Shard<T> {
     /// Stable id, for [`ThreadKey`](super::ThreadKey).
     pub(crate) id: u64,
-    /// The registry this shard belongs to (identity only, never dereferenced here).
-    pub(crate) registry: *const (),
+    /// The id of the registry this shard belongs to (never reused, unlike its address).
+    pub(crate) registry: u64,
     /// 1 for the registry plus 1 per node whose home is this shard.
     refs: AtomicUsize,
     /// OWNED / ORPHAN / LOCKED (state table in the module docs).
@@ -256,7 +260,7 @@ pub(crate) struct Shard<T> {
 
 impl<T> Shard<T> {
     /// A new shard, owned by the calling thread, with one reference (the registry's).
-    pub(crate) fn new(id: u64, registry: *const ()) -> Box<Self> {
+    pub(crate) fn new(id: u64, registry: u64) -> Box<Self> {
         Box::new(Shard {
             id,
             registry,
@@ -327,10 +331,12 @@ impl<T> Shard<T> {
         let slots = (0..BLOCK)
             .map(|_| AtomicPtr::new(ptr::null_mut()))
             .collect();
-        let b = NonNull::from(Box::leak(Box::new(Block {
+        let b = Box::into_raw(Box::new(Block {
             slots,
             next: AtomicPtr::new(ptr::null_mut()),
-        })));
+        }));
+        // SAFETY: `Box::into_raw` never returns null; this pointer is the one `free` frees.
+        let b = unsafe { NonNull::new_unchecked(b) };
         match local.table.last() {
             // Release: publishes the block's initialised slots; pairs with the Acquire load of
             // `blocks` in `scan`.

@@ -1,0 +1,159 @@
+//! Lifetimes users create with the registry, small enough for Miri (`ci/miri.sh` runs this file
+//! under stacked and tree borrows): a task that outlives its registry and the thread that
+//! registered it, a registry dropped while other threads hold its tasks, a thread that exits
+//! first; a panicking `T::drop`. (Registry identity after a drop: `registry_identity.rs`.)
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use loopkit::registry::{Registry, Task};
+
+/// A value that counts its drops.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+#[test]
+fn task_outlives_registry_and_registering_thread() {
+    let t = thread::spawn(|| {
+        let reg = Registry::new();
+        let t = Task::new(1u32);
+        reg.register(&t).unwrap();
+        t
+    })
+    .join()
+    .unwrap();
+    assert!(t.is_registered(), "nobody unregistered it");
+    // The last handle frees the node and then the orphaned shard, whose registry is gone.
+    drop(t);
+}
+
+#[test]
+fn task_outlives_registry_on_live_thread() {
+    let reg = Registry::new();
+    let t = Task::new(String::from("x"));
+    reg.register(&t).unwrap();
+    let u = t.clone();
+    drop(reg);
+    // The thread (and its count on the registry) is still alive: unregister is still answered.
+    drop(t);
+    assert_eq!(u.len(), 1);
+    drop(u);
+}
+
+#[test]
+fn registry_dropped_while_other_threads_hold_tasks() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let reg = Registry::new();
+    let tasks: Vec<Task<Counted>> = (0..3).map(|_| Task::new(Counted(drops.clone()))).collect();
+    for t in &tasks {
+        reg.register(t).unwrap();
+    }
+    let go = Arc::new(Barrier::new(3));
+    let holders: Vec<_> = tasks
+        .iter()
+        .take(2)
+        .map(|t| {
+            let (t, go) = (t.clone(), go.clone());
+            thread::spawn(move || {
+                go.wait(); // the registry is dropped by now
+                drop(t);
+            })
+        })
+        .collect();
+    drop(reg);
+    drop(tasks);
+    go.wait();
+    for h in holders {
+        h.join().unwrap();
+    }
+    assert_eq!(drops.load(SeqCst), 3, "every value dropped exactly once");
+}
+
+#[test]
+fn thread_exits_first_then_registry_then_task() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let reg = Registry::new();
+    let (r2, d2) = (reg.clone(), drops.clone());
+    let (a, b) = thread::spawn(move || {
+        let a = Task::new(Counted(d2.clone()));
+        let b = Task::new(Counted(d2));
+        r2.register(&a).unwrap();
+        r2.register(&b).unwrap();
+        (a, b)
+    })
+    .join()
+    .unwrap();
+    // An orphan: still visible, still unregistrable from here.
+    assert_eq!(reg.snapshot().len(), 2);
+    assert!(reg.unregister(&a));
+    drop(reg);
+    drop(a);
+    assert!(b.is_registered());
+    drop(b);
+    assert_eq!(drops.load(SeqCst), 2);
+}
+
+/// Counts its drops; panics in `drop` if `panics`.
+struct MaybePanic {
+    drops: Arc<AtomicUsize>,
+    panics: bool,
+}
+
+impl Drop for MaybePanic {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, SeqCst);
+        if self.panics {
+            panic!("user drop panics");
+        }
+    }
+}
+
+/// A panicking `T::drop` still unregisters the task and frees its node; the panic reaches the
+/// thread that dropped the last handle; other tasks are untouched.
+#[test]
+fn panicking_value_drop_still_unregisters() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let task = |panics| {
+        Task::new(MaybePanic {
+            drops: drops.clone(),
+            panics,
+        })
+    };
+    let reg = Registry::new();
+    let keep = task(false);
+    reg.register(&keep).unwrap();
+    let t = task(true);
+    reg.register(&t).unwrap();
+    assert_eq!(reg.local_len(), 2);
+    assert!(
+        catch_unwind(AssertUnwindSafe(|| drop(t))).is_err(),
+        "the panic propagates"
+    );
+    assert_eq!(drops.load(SeqCst), 1, "dropped once");
+    assert_eq!(reg.local_len(), 1, "the panicking task is unlinked");
+    let snap = reg.snapshot();
+    assert!(snap.len() == 1 && Task::ptr_eq(&snap[0], &keep));
+    drop(snap);
+    reg.assert_valid();
+    // Same from another thread (the foreign path: the node is queued for its home).
+    let t = task(true);
+    reg.register(&t).unwrap();
+    let r = thread::spawn(move || catch_unwind(AssertUnwindSafe(|| drop(t))).is_err());
+    assert!(
+        r.join().unwrap(),
+        "the panic propagates on the dropping thread"
+    );
+    assert_eq!(drops.load(SeqCst), 2);
+    assert_eq!(reg.local_len(), 1, "the panicking task is unlinked");
+    assert!(reg.unregister(&keep));
+    drop(keep);
+    assert_eq!(drops.load(SeqCst), 3);
+    assert_eq!(reg.local_len(), 0);
+}
