@@ -17,7 +17,7 @@ runs=(
     "2 registry::loom_models::wide"
     "3 hamt::loom_models"
     "2 queue::loom_models"
-    "3 context::loom_models"
+    "2 context::loom_models"
 )
 if [ $# -gt 0 ]; then
     runs=()
