@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Miri (nightly) on the unit tests (single-threaded tests, and the loom models run once) under
-# stacked borrows, then the list's tests and its allocation test again under tree borrows (the
-# list is where raw-pointer aliasing matters most). Sizes shrink under cfg(miri) in the tests.
+# stacked borrows, then the list's tests and its allocation test, and the hamt's tests, again under
+# tree borrows (the list and the hamt nodes are where raw-pointer aliasing matters most). Sizes
+# shrink under cfg(miri) in the tests.
 # The registry's lifetime tests (tasks outliving their registry and thread, identity reuse, a
 # panicking drop) run under both borrow models, and its loom models (run once) under tree borrows.
 # The context tests run under tree borrows only (crossbeam-epoch needs it), at the end.
@@ -19,6 +20,8 @@ MIRIFLAGS="$base ${MIRIFLAGS:-}" cargo +nightly miri test --lib -- $filter --ski
 echo "miri: tree borrows, list"
 MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --lib list::
 MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --test list_alloc
+echo "miri: tree borrows, hamt (raw node allocations)"
+MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --lib hamt::
 echo "miri: stacked and tree borrows, registry lifetimes; tree borrows, registry loom models"
 for model in "" "-Zmiri-tree-borrows"; do
     MIRIFLAGS="$base $model ${MIRIFLAGS:-}" cargo +nightly miri test --test registry_lifetimes --test registry_identity
