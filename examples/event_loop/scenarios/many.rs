@@ -287,7 +287,7 @@ pub fn run(config: Config, out: Output) -> Many {
         thread::sleep(Duration::from_millis(20));
         if Instant::now() >= next_progress {
             out.progress(format!(
-                "many loops: {:.0}/{:.0} s, {} root tasks done",
+                "many loops: {:.1}/{:.1} s, {} root tasks done",
                 started.elapsed().as_secs_f64(),
                 config.duration.as_secs_f64(),
                 // Relaxed: a progress figure.
