@@ -207,6 +207,7 @@ fn threadsafe_jobs_cancel_from_another_thread() {
         let r = ran.clone();
         let keep = handle
             .call_soon_threadsafe(move || {
+                // Relaxed: a counter, read after the loop thread is joined.
                 r.fetch_add(1, Ordering::Relaxed);
             })
             .map_err(drop)
@@ -214,6 +215,7 @@ fn threadsafe_jobs_cancel_from_another_thread() {
         let r = ran.clone();
         let cancel = handle
             .call_soon_threadsafe(move || {
+                // Relaxed: as above.
                 r.fetch_add(100, Ordering::Relaxed);
             })
             .map_err(drop)
@@ -229,6 +231,7 @@ fn threadsafe_jobs_cancel_from_another_thread() {
         drop(keep); // dropping a handle does not cancel
         ran
     });
+    // Relaxed: the loop thread was joined.
     assert_eq!(ran.load(Ordering::Relaxed), 1);
     assert_eq!(stats.threadsafe_ran, 1);
 }
