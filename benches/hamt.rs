@@ -18,6 +18,10 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::rng::Rng;
+
 type Imbl = imbl::GenericHashMap<u64, u64, RandomState, imbl::shared_ptr::DefaultSharedPtr>;
 type Rpds = rpds::HashTrieMapSync<u64, u64, RandomState>;
 type Std = HashMap<u64, u64, RandomState>;
@@ -25,18 +29,9 @@ type Std = HashMap<u64, u64, RandomState>;
 const SIZES: [usize; 4] = [10, 1_000, 100_000, 1_000_000];
 const PROBES: usize = 4096;
 
-/// splitmix64: a fixed, well-spread key sequence.
+/// A fixed, well-spread key sequence (splitmix64 from `seed`).
 fn keys(seed: u64, n: usize) -> Vec<u64> {
-    let mut x = seed;
-    (0..n)
-        .map(|_| {
-            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = x;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        })
-        .collect()
+    Rng::new(seed).take(n).collect()
 }
 
 struct Maps {

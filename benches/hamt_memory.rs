@@ -8,60 +8,29 @@
 
 use foldhash::fast::RandomState;
 use loopkit::hamt::Hamt;
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::hint::black_box;
-// The bench is its own crate: the counter is the allocator's, not a structure under test.
-use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 
-struct Counting;
-static LIVE: AtomicIsize = AtomicIsize::new(0);
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
-// `GlobalAlloc` contract is `System`'s; the counter only observes sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        // Relaxed: a statistic read after the single-threaded build; no ordering needed.
-        LIVE.fetch_add(l.size() as isize, Relaxed);
-        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // Relaxed: as in `alloc`.
-        LIVE.fetch_sub(l.size() as isize, Relaxed);
-        // SAFETY: forwarded unchanged; `p` came from this allocator with layout `l`.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        // Relaxed: as in `alloc`.
-        LIVE.fetch_add(new as isize - l.size() as isize, Relaxed);
-        // SAFETY: forwarded unchanged; the caller upholds `realloc`'s contract.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
+use support::alloc::{live_bytes, CountingAlloc};
+use support::rng::Rng;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 const N: usize = 1_000_000;
 
+/// The same splitmix64 keys as `benches/hamt.rs` uses.
 fn keys() -> impl Iterator<Item = u64> {
-    let mut x = 0u64;
-    (0..N).map(move |_| {
-        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = x;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    })
+    Rng::new(0).take(N)
 }
 
 fn measure<M>(build: impl FnOnce() -> M) -> f64 {
-    // Relaxed: single-threaded reads of the statistic.
-    let before = LIVE.load(Relaxed);
+    let before = live_bytes();
     let m = black_box(build());
-    // Relaxed: as above.
-    let after = LIVE.load(Relaxed);
+    let after = live_bytes();
     drop(m);
     (after - before) as f64 / N as f64
 }

@@ -3,33 +3,41 @@
 //! closure; inline closure with a `Handle` returned and dropped) against the queues a user would
 //! pick instead: `crossbeam_channel::unbounded`, `std::sync::mpsc`, `crossbeam_queue::SegQueue`,
 //! `tokio::sync::mpsc::unbounded_channel`, `cordyceps::MpscQueue` and `Mutex<VecDeque>`, all in
-//! one run. Then wake latency (push on one thread -> callback start on the parked consumer), p50
-//! and p99 from a custom timing loop, against a `std::sync::mpsc` receiver blocked in `recv()`
-//! (and crossbeam-channel's), printed as a table.
+//! one run. Then wake latency (push on one thread -> callback start on the parked consumer;
+//! group `queue_wake_latency`, with a p50/p90/p99 table printed after it) against a
+//! `std::sync::mpsc` receiver blocked in `recv()` (and crossbeam-channel's).
 //!
 //! Each measured iteration moves `BATCH` items; consumers run every closure. Blocking channels
 //! are drained with their blocking `recv`; non-blocking queues are polled with a
 //! `crossbeam_utils::Backoff`; loopkit's consumer runs `run_pending()`, spins with the same
 //! `Backoff` while empty, then parks (`Receiver::park`), as an event loop would.
 //!
-//! An interleaved summary (every peer once per round, 15 rounds, medians and ratios) is printed
-//! too: on a shared machine it is the steadier comparison.
+//! An interleaved summary (group `queue_interleaved`: every peer once per round, at least 21
+//! rounds, medians and paired ratios printed after it) is the steadier comparison on a shared
+//! machine.
 //!
-//! `cargo bench --bench queue -- --warm-up-time 1 --measurement-time 3`
+//! `cargo bench --bench queue -- --warm-up-time 1 --measurement-time 3`; criterion's own filter
+//! picks groups, e.g. `cargo bench --bench queue -- queue_interleaved`.
 
 use std::collections::VecDeque;
 use std::hint::black_box;
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use cordyceps::mpsc_queue::{self, MpscQueue};
 use cordyceps::Linked;
-use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use criterion::{
+    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
 use crossbeam_utils::Backoff;
 use loopkit::queue::{self, Callback};
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::harness::timed_threads;
 
 /// Items per measured iteration.
 const BATCH: usize = 20_000;
@@ -45,34 +53,15 @@ fn boxed(i: usize) -> Callback {
     Box::new(job(i))
 }
 
-/// Starts `producers` threads that each call `produce(per)` after a barrier, times
-/// `consume(total)` on this thread from the barrier on, and joins the producers.
+/// Runs `produce(per)` on `producers` threads and `consume(total)` on this thread, released
+/// together, and returns the wall time until all are done (`per = total / producers`).
 fn run<F, C>(producers: usize, total: usize, produce: F, consume: C) -> Duration
 where
-    F: Fn(usize) + Send + Sync + 'static,
+    F: Fn(usize) + Sync,
     C: FnOnce(usize),
 {
-    let produce = Arc::new(produce);
-    let barrier = Arc::new(Barrier::new(producers + 1));
     let per = total / producers;
-    let threads: Vec<_> = (0..producers)
-        .map(|_| {
-            let (p, b) = (produce.clone(), barrier.clone());
-            thread::spawn(move || {
-                b.wait();
-                p(per);
-            })
-        })
-        .collect();
-    drop(produce);
-    barrier.wait();
-    let start = Instant::now();
-    consume(per * producers);
-    let elapsed = start.elapsed();
-    for t in threads {
-        t.join().unwrap();
-    }
-    elapsed
+    timed_threads(producers, |_| produce(per), || consume(per * producers))
 }
 
 /// loopkit's event-loop style consumer: run what is there, spin briefly, then park.
@@ -340,8 +329,6 @@ fn throughput(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, throughput);
-
 /// Wake-latency samples (ns): the producer sleeps so the consumer is parked, stamps a time,
 /// pushes a closure, and the closure measures the elapsed time when it starts.
 fn latency_samples(samples: usize, kind: &str) -> Vec<u64> {
@@ -407,40 +394,61 @@ fn latency_samples(samples: usize, kind: &str) -> Vec<u64> {
     v
 }
 
-fn wake_latency() {
+/// Wake latency per consumer kind, as criterion benchmarks (`queue_wake_latency/<kind>`): each
+/// iteration is one sample, and criterion's time is the sum of the samples' latencies, so its
+/// mean is the mean latency. The group's own sampling settings keep it short whatever
+/// `--measurement-time` says, because each sample also sleeps 200 us. For the percentiles, the
+/// first call of each benchmark also takes `SAMPLES` samples, whose p50/p90/p99 are printed as
+/// a table after the group.
+fn wake_latency(c: &mut Criterion) {
+    const KINDS: [&str; 3] = ["loopkit", "std_mpsc", "crossbeam_channel"];
     const SAMPLES: usize = 3_000;
+    let mut samples: Vec<Vec<u64>> = vec![Vec::new(); KINDS.len()];
+    let mut g = c.benchmark_group("queue_wake_latency");
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(20))
+        .measurement_time(Duration::from_millis(60));
+    for (kind, kept) in KINDS.iter().zip(samples.iter_mut()) {
+        g.bench_function(*kind, |b| {
+            if kept.is_empty() {
+                *kept = latency_samples(SAMPLES, kind);
+            }
+            b.iter_custom(|iters| {
+                Duration::from_nanos(latency_samples(iters as usize, kind).iter().sum())
+            })
+        });
+    }
+    g.finish();
+    if samples.iter().any(Vec::is_empty) {
+        return; // filtered out
+    }
     println!("\nwake latency (push -> callback start on a parked consumer), {SAMPLES} samples, ns");
     println!("| consumer | p50 | p90 | p99 |");
     println!("|---|---|---|---|");
     let pct = |v: &[u64], p: f64| v[((v.len() as f64 - 1.0) * p) as usize];
-    let mut p50s = Vec::new();
-    // Interleave the kinds twice so background load affects them alike; keep the second pass.
-    for pass in 0..2 {
-        for kind in ["loopkit", "std_mpsc", "crossbeam_channel"] {
-            let v = latency_samples(SAMPLES, kind);
-            if pass == 1 {
-                println!(
-                    "| {kind} | {} | {} | {} |",
-                    pct(&v, 0.5),
-                    pct(&v, 0.9),
-                    pct(&v, 0.99)
-                );
-                p50s.push((kind, pct(&v, 0.5)));
-            }
-        }
+    for (kind, v) in KINDS.iter().zip(samples.iter_mut()) {
+        println!(
+            "| {kind} | {} | {} | {} |",
+            pct(v, 0.5),
+            pct(v, 0.9),
+            pct(v, 0.99)
+        );
     }
-    let ours = p50s[0].1 as f64;
-    let std = p50s[1].1 as f64;
-    println!("p50 ratio loopkit / std_mpsc = {:.2}", ours / std);
+    println!(
+        "p50 ratio loopkit / std_mpsc = {:.2}",
+        pct(&samples[0], 0.5) as f64 / pct(&samples[1], 0.5) as f64
+    );
 }
 
-/// Interleaved throughput: `ROUNDS` rounds, each running every peer once on `ITEMS` items (the
-/// order rotates every round). Prints the median ns/item per peer and, for the ratios, the median
-/// over rounds of the *paired* ratio (peer time / our time in the same round), so slow changes in
-/// the background load cancel out. On a shared, loaded machine this is much steadier than
-/// comparing criterion's groups, which run one peer after another.
-fn interleaved_throughput() {
-    const ROUNDS: usize = 21;
+/// Interleaved throughput (`queue_interleaved/<P>p1c`): each criterion iteration is one round
+/// that runs every peer once on `ITEMS` items, the order rotating every round; criterion's time
+/// is the round's total. After the group, the rounds' per-peer times are printed: the median
+/// ns/item per peer and, for the ratios, the median over rounds of the *paired* ratio (peer time
+/// / our time in the same round), so slow changes in the background load cancel out. On a
+/// shared, loaded machine this is much steadier than comparing criterion's groups, which run one
+/// peer after another. At least 21 rounds are measured (the sample count, one round each).
+fn interleaved_throughput(c: &mut Criterion) {
     const ITEMS: usize = 200_000;
     let median = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
@@ -448,16 +456,31 @@ fn interleaved_throughput() {
     };
     for producers in [1usize, 2] {
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); PEERS.len()];
-        for round in 0..ROUNDS {
-            for k in 0..PEERS.len() {
-                let i = (k + round) % PEERS.len();
-                let d = (PEERS[i].1)(producers, ITEMS);
-                times[i].push(d.as_nanos() as f64 / ITEMS as f64);
-            }
+        let mut g = c.benchmark_group("queue_interleaved");
+        g.sampling_mode(SamplingMode::Flat).sample_size(21);
+        g.bench_function(format!("{producers}p1c"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let round = times[0].len();
+                    for k in 0..PEERS.len() {
+                        let i = (k + round) % PEERS.len();
+                        let d = (PEERS[i].1)(producers, ITEMS);
+                        times[i].push(d.as_nanos() as f64 / ITEMS as f64);
+                        total += d;
+                    }
+                }
+                total
+            })
+        });
+        g.finish();
+        let rounds = times[0].len();
+        if rounds == 0 {
+            continue; // filtered out
         }
         let idx = |name: &str| PEERS.iter().position(|p| p.0 == name).unwrap();
         let paired = |num: usize, den: usize| {
-            let mut r: Vec<f64> = (0..ROUNDS).map(|k| times[num][k] / times[den][k]).collect();
+            let mut r: Vec<f64> = (0..rounds).map(|k| times[num][k] / times[den][k]).collect();
             median(&mut r)
         };
         let (ours, cb, tokio) = (
@@ -466,7 +489,7 @@ fn interleaved_throughput() {
             idx("tokio_unbounded"),
         );
         println!(
-            "\ninterleaved throughput {producers}P1C, one closure per item, {ROUNDS} rounds x {ITEMS} items"
+            "\ninterleaved throughput {producers}P1C, one closure per item, {rounds} rounds x {ITEMS} items"
         );
         println!(
             "| queue | ns/item (median) | Mitems/s | loopkit_inline speed-up over it (median of paired ratios) |"
@@ -488,43 +511,5 @@ fn interleaved_throughput() {
     }
 }
 
-/// The name filter criterion was given, if any (skipping the values of criterion's flags).
-fn name_filter() -> Option<String> {
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a.starts_with("--") {
-            let takes_value = [
-                "--warm-up-time",
-                "--measurement-time",
-                "--sample-size",
-                "--save-baseline",
-                "--baseline",
-                "--profile-time",
-                "--noise-threshold",
-                "--significance-level",
-                "--confidence-level",
-                "--nresamples",
-                "--output-format",
-                "--color",
-            ];
-            if takes_value.contains(&a.as_str()) {
-                args.next();
-            }
-        } else if !a.starts_with('-') {
-            return Some(a);
-        }
-    }
-    None
-}
-
-fn main() {
-    let filter = name_filter();
-    if filter.as_deref().is_none_or(|f| "wake_latency".contains(f)) {
-        wake_latency();
-    }
-    if filter.as_deref().is_none_or(|f| "interleaved".contains(f)) {
-        interleaved_throughput();
-    }
-    benches();
-    Criterion::default().configure_from_args().final_summary();
-}
+criterion_group!(benches, wake_latency, interleaved_throughput, throughput);
+criterion_main!(benches);

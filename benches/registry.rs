@@ -24,6 +24,10 @@ use loopkit::list::{Linked, Links, List};
 use loopkit::registry::{Registry, Task};
 use sharded_slab::Slab;
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::harness::timed_threads;
+
 /// Pairs per batch (register all, then unregister all).
 const BATCH: usize = 64;
 
@@ -120,21 +124,7 @@ fn keys(base: usize) -> Vec<usize> {
 
 /// Runs `body(thread_index, iters)` on `n` threads at once and returns the wall time.
 fn wall<F: Fn(usize, u64) + Sync>(n: usize, iters: u64, body: F) -> Duration {
-    let start = Barrier::new(n + 1);
-    thread::scope(|s| {
-        for i in 0..n {
-            let (start, body) = (&start, &body);
-            s.spawn(move || {
-                start.wait();
-                body(i, iters);
-            });
-        }
-        start.wait();
-        let t0 = Instant::now();
-        // Scope end joins every thread.
-        t0
-    })
-    .elapsed()
+    timed_threads(n, |i| body(i, iters), || {})
 }
 
 fn pairs(c: &mut Criterion) {

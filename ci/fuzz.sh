@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Builds every cargo-fuzz target (AddressSanitizer, --cfg fuzzing) and runs each for a fixed time.
+# Builds every cargo-fuzz target (AddressSanitizer) and runs each for a fixed time.
 # libFuzzer exits non-zero on any crash, leak or failed assertion; the run then fails with the log.
 # Usage: ci/fuzz.sh [seconds per target, default 30]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-30}"
-# `--cfg loopkit_fuzz` exposes the crate's `ops` routines to the targets (cargo-fuzz appends RUSTFLAGS).
+# cargo-fuzz sets `--cfg fuzzing` for every crate, which loopkit ignores (ci/downstream.sh checks
+# that); `--cfg loopkit_fuzz` exposes the crate's `ops` routines to the targets (cargo-fuzz
+# appends RUSTFLAGS).
 export RUSTFLAGS="--cfg loopkit_fuzz ${RUSTFLAGS:-}"
 cargo +nightly fuzz build
 targets=$(cargo +nightly fuzz list)

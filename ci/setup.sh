@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the checkers need and fails if it cannot: a nightly toolchain with Miri and
-# rust-src, clippy/rustfmt on stable, and cargo-fuzz. Nothing is skipped silently.
+# rust-src, clippy/rustfmt on stable, the toolchain named by `rust-version` (ci/msrv.sh), and
+# cargo-fuzz. Nothing is skipped silently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,9 +21,15 @@ for c in clippy rustfmt; do
         rustup component add "$c"
     fi
 done
+msrv=$(sed -n 's/^rust-version *= *"\([0-9.]*\)"/\1/p' Cargo.toml)
+[ -n "$msrv" ] || { echo "setup: no rust-version in Cargo.toml"; exit 1; }
+if ! rustup toolchain list | grep -q "^$msrv"; then
+    echo "setup: installing the MSRV toolchain $msrv"
+    rustup toolchain install "$msrv" --profile minimal
+fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "setup: installing cargo-fuzz"
     cargo install cargo-fuzz --locked
 fi
 cargo +nightly miri setup >/dev/null
-echo "setup: $(rustc --version); $(rustc +nightly --version); $(cargo fuzz --version)"
+echo "setup: $(rustc --version); $(rustc +nightly --version); $(rustc "+$msrv" --version); $(cargo fuzz --version)"

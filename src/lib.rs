@@ -13,16 +13,22 @@
 //!
 //! Every atomic protocol is model-checked with loom, every structure is tested against a `std`
 //! model with proptest and cargo-fuzz, unsafe code runs under Miri, and each structure is
-//! benchmarked against the crates a user would otherwise pick (`docs/BENCHMARKS.md`).
+//! benchmarked against the crates a user would otherwise pick ([`docs::benchmarks`]).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod loom;
 
+pub mod docs;
 pub mod hamt;
 pub mod list;
 pub mod queue;
 pub mod registry;
+
+/// The shared test support (`tests/support/`), for the unit tests.
+#[cfg(test)]
+#[path = "../tests/support/mod.rs"]
+pub(crate) mod support;
 
 /// The README's code blocks, compiled and run as doctests.
 #[cfg(doctest)]

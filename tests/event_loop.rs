@@ -12,6 +12,7 @@ mod runtime;
 #[allow(dead_code)]
 #[path = "../examples/event_loop/scenarios/mod.rs"]
 mod scenarios;
+mod support;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -24,28 +25,7 @@ use loopkit::registry::Registry;
 
 use runtime::{sleep, Loop};
 use scenarios::{heartbeat, lost_wakeup, many, Check, Output};
-
-/// Aborts the test process if the guard is not dropped within `limit`: a hang fails loudly
-/// instead of stalling the test run.
-struct Watchdog(Option<mpsc::Sender<()>>);
-
-fn watchdog(name: &'static str, limit: Duration) -> Watchdog {
-    let (tx, rx) = mpsc::channel::<()>();
-    thread::spawn(move || {
-        if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
-            eprintln!("watchdog: {name} did not finish within {limit:?}");
-            std::process::abort();
-        }
-    });
-    Watchdog(Some(tx))
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        // Dropping the sender wakes the watchdog thread with `Disconnected`.
-        self.0.take();
-    }
-}
+use support::watchdog::Watchdog;
 
 fn assert_all_ok(checks: &[Check]) {
     let failed: Vec<String> = checks
@@ -59,7 +39,7 @@ fn assert_all_ok(checks: &[Check]) {
 
 #[test]
 fn lost_wakeup_scenario() {
-    let _w = watchdog("lost_wakeup_scenario", Duration::from_secs(30));
+    let _w = Watchdog::new("lost_wakeup_scenario", Duration::from_secs(30));
     let config = lost_wakeup::Config {
         rounds: 2,
         set_after: Duration::from_millis(10),
@@ -76,7 +56,7 @@ fn lost_wakeup_scenario() {
 
 #[test]
 fn heartbeat_scenario() {
-    let _w = watchdog("heartbeat_scenario", Duration::from_secs(30));
+    let _w = Watchdog::new("heartbeat_scenario", Duration::from_secs(30));
     let config = heartbeat::Config {
         size: 2_000,
         interval: Duration::from_millis(10),
@@ -91,7 +71,7 @@ fn heartbeat_scenario() {
 
 #[test]
 fn many_loops_scenario() {
-    let _w = watchdog("many_loops_scenario", Duration::from_secs(60));
+    let _w = Watchdog::new("many_loops_scenario", Duration::from_secs(60));
     let config = many::Config {
         loops: 3,
         workers: 2,
@@ -110,7 +90,7 @@ fn many_loops_scenario() {
 fn on_loop<R: Send + 'static>(
     body: impl FnOnce(&Loop, runtime::LoopHandle) -> R + Send + 'static,
 ) -> (runtime::LoopStats, R) {
-    let _w = watchdog("on_loop", Duration::from_secs(20));
+    let _w = Watchdog::new("on_loop", Duration::from_secs(20));
     thread::spawn(move || {
         let registry = Registry::new();
         let (lp, handle) = Loop::new(&registry);
@@ -125,7 +105,7 @@ fn on_loop<R: Send + 'static>(
 
 #[test]
 fn callback_order_is_fifo_then_deadline() {
-    let _w = watchdog("callback_order", Duration::from_secs(20));
+    let _w = Watchdog::new("callback_order", Duration::from_secs(20));
     let order = thread::spawn(|| {
         let registry = Registry::new();
         let (lp, handle) = Loop::new(&registry);
@@ -251,7 +231,7 @@ fn threadsafe_jobs_cancel_from_another_thread() {
 
 #[test]
 fn a_dropped_loop_gives_jobs_back() {
-    let _w = watchdog("a_dropped_loop_gives_jobs_back", Duration::from_secs(20));
+    let _w = Watchdog::new("a_dropped_loop_gives_jobs_back", Duration::from_secs(20));
     let handle = thread::spawn(|| {
         let registry = Registry::new();
         let (lp, handle) = Loop::new(&registry);
@@ -278,4 +258,22 @@ fn a_task_nothing_can_wake_is_abandoned_when_the_loop_stops() {
     });
     assert_eq!((stats.spawned, stats.finished), (2, 1));
     assert_eq!((stats.abandoned, stats.unregistered), (1, 2));
+}
+
+#[test]
+fn the_last_handle_drop_stops_a_parked_loop() {
+    let (handle_tx, handle_rx) = mpsc::channel::<runtime::LoopHandle>();
+    let dropper = thread::spawn(move || {
+        let handle = handle_rx.recv().expect("handle");
+        let second = handle.clone();
+        thread::sleep(Duration::from_millis(50));
+        drop(handle);
+        thread::sleep(Duration::from_millis(50));
+        drop(second); // the last one: the parked loop wakes and stops
+    });
+    let (stats, ()) = on_loop(move |_lp, handle| handle_tx.send(handle).expect("dropper alive"));
+    dropper.join().expect("dropper");
+    assert!(stats.parks_handle_queue >= 1, "the loop parked, idle");
+    assert!(stats.wakes_handle_queue >= 1, "the last drop woke it");
+    assert!(stats.wakes_handle_queue <= stats.parks_handle_queue);
 }

@@ -1,49 +1,15 @@
 //! Proves that no list operation after `List::new` allocates or frees: a counting global
 //! allocator (per thread, so parallel tests do not interfere) watches every operation.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::ptr::NonNull;
 
 use loopkit::list::{Linked, Links, List};
+use support::alloc::{thread_calls as calls, CountingAlloc};
 
-struct Counting;
-
-std::thread_local! {
-    static CALLS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn bump() {
-    // `try_with`: the allocator may run while this thread's TLS is being torn down.
-    let _ = CALLS.try_with(|c| c.set(c.get() + 1));
-}
-
-fn calls() -> usize {
-    CALLS.with(Cell::get)
-}
-
-// SAFETY: every method forwards to `System` with the same arguments; counting has no effect on
-// the memory handed out.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        bump();
-        // SAFETY: forwarded unchanged (caller upholds `GlobalAlloc::alloc`'s contract).
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        bump();
-        // SAFETY: forwarded unchanged; `ptr` came from `System` through `alloc`/`realloc`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        bump();
-        // SAFETY: forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod support;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 struct Node {
     id: u32,

@@ -6,13 +6,16 @@
 //! - full-width hash collisions (a collision node at depth 13) and the deepest path;
 //! - a proptest model test against `HashMap` with the real hasher.
 
+mod support;
+
 use loopkit::hamt::Hamt;
 use proptest::prelude::*;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::thread;
+use support::hash::{ck, Ck, Pass};
+use support::rng::Rng;
 
 /// A value that counts its live instances.
 #[derive(Debug)]
@@ -46,13 +49,6 @@ impl PartialEq for Counted {
     }
 }
 
-fn xorshift(x: &mut u64) -> u64 {
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    *x
-}
-
 #[test]
 fn threads_mutate_clones_of_one_map() {
     const BASE: u64 = 4_000;
@@ -71,10 +67,10 @@ fn threads_mutate_clones_of_one_map() {
                 thread::spawn(move || {
                     let mut model: HashMap<u64, u64> = (0..BASE).map(|k| (k, k)).collect();
                     let mut versions = Vec::new();
-                    let mut x = 0x9e37_79b9 ^ (t + 1);
+                    let mut rng = Rng::new(0x9e37_79b9 ^ (t + 1));
                     for i in 0..OPS {
-                        let k = xorshift(&mut x) % (BASE * 2);
-                        match xorshift(&mut x) % 5 {
+                        let k = rng.below(BASE * 2);
+                        match rng.below(5) {
                             0 | 1 => {
                                 let v = t * 1_000_000 + i;
                                 let old = mine.insert_mut(k, Counted::new(v, &live)).map(|c| c.v);
@@ -114,58 +110,29 @@ fn threads_mutate_clones_of_one_map() {
     assert_eq!(live.load(SeqCst), 0, "values leaked");
 }
 
-/// A hasher that passes a written `u64` through.
-#[derive(Clone, Copy, Default)]
-struct Pass;
-struct PassHasher(u64);
-impl Hasher for PassHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!()
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-impl BuildHasher for Pass {
-    type Hasher = PassHasher;
-    fn build_hasher(&self) -> PassHasher {
-        PassHasher(0)
-    }
-}
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Ck(u32, u64);
-impl Hash for Ck {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_u64(self.1);
-    }
-}
-
 #[test]
 fn full_width_collisions_and_deepest_path() {
     let h = 0xdead_beef_0bad_f00d;
     let keys = [
-        Ck(1, h),
-        Ck(2, h),
-        Ck(3, h),
-        Ck(4, h ^ (1 << 63)),
-        Ck(5, h ^ 1),
+        ck(1, h),
+        ck(2, h),
+        ck(3, h),
+        ck(4, h ^ (1 << 63)),
+        ck(5, h ^ 1),
     ];
     let mut m = Hamt::with_hasher(Pass);
     for k in keys {
-        m.insert_mut(k, k.0);
+        m.insert_mut(k, k.id);
         m.assert_valid();
     }
     for k in keys {
-        assert_eq!(m.get(&k), Some(&k.0));
+        assert_eq!(m.get(&k), Some(&k.id));
     }
-    assert_eq!(m.get(&Ck(9, h)), None);
+    assert_eq!(m.get(&ck(9, h)), None);
     let snapshot = m.clone();
     for (i, k) in keys.iter().enumerate() {
         let p = m.remove(k);
-        assert_eq!(m.remove_mut(k), Some(k.0));
+        assert_eq!(m.remove_mut(k), Some(k.id));
         m.assert_valid();
         assert_eq!(m, p);
         assert_eq!(m.len(), keys.len() - i - 1);
@@ -176,7 +143,7 @@ fn full_width_collisions_and_deepest_path() {
     let rev: Hamt<Ck, u32, Pass> = keys
         .iter()
         .rev()
-        .fold(Hamt::with_hasher(Pass), |m, k| m.insert(*k, k.0));
+        .fold(Hamt::with_hasher(Pass), |m, k| m.insert(*k, k.id));
     assert_eq!(rev, snapshot);
 }
 

@@ -2,12 +2,16 @@
 //! everything that can block. Sizes are cut in debug builds (except the 100,000 ping-pong rounds,
 //! which every build runs) so the file stays within a few seconds on 2 cores.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use loopkit::queue::{channel, Callback, Handle, Receiver, SendError};
+use support::rng::Rng;
+use support::watchdog::Watchdog;
+
+mod support;
 
 /// Scale for the debug build (the CI unit-test budget) versus release.
 const fn scaled(release: usize, debug: usize) -> usize {
@@ -15,49 +19,6 @@ const fn scaled(release: usize, debug: usize) -> usize {
         debug
     } else {
         release
-    }
-}
-
-/// Aborts the process (with a message) if the test does not finish in time: a lost wakeup shows
-/// up as a hang, and a hang must fail the test rather than stall CI.
-struct Watchdog(Arc<AtomicBool>);
-
-impl Watchdog {
-    fn new(name: &'static str, limit: Duration) -> Watchdog {
-        let done = Arc::new(AtomicBool::new(false));
-        let d = done.clone();
-        thread::spawn(move || {
-            let start = Instant::now();
-            while !d.load(Ordering::Acquire) {
-                if start.elapsed() > limit {
-                    eprintln!("watchdog: {name} still running after {limit:?}: lost wakeup?");
-                    std::process::abort();
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-        });
-        Watchdog(done)
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Release);
-    }
-}
-
-/// xorshift64*: enough randomness for spin lengths and cancel choices.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 
@@ -123,7 +84,7 @@ fn ping_pong_parking_100k_rounds() {
     let (tx_ping, mut rx_ping) = channel::<u32>();
     let (tx_pong, mut rx_pong) = channel::<u32>();
     let echo = thread::spawn(move || {
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
         for i in 0..ROUNDS {
             let v = pop_parking(&mut rx_ping);
             assert_eq!(v, i);
@@ -131,7 +92,7 @@ fn ping_pong_parking_100k_rounds() {
             tx_pong.push_detached(v).unwrap();
         }
     });
-    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let mut rng = Rng::new(0xD1B5_4A32_D192_ED03);
     for i in 0..ROUNDS {
         spin(rng.below(64));
         tx_ping.push_detached(i).unwrap();
@@ -188,7 +149,7 @@ fn random_cancels_ledger() {
     for c in 0..2u64 {
         let (handles, prevented, done) = (handles.clone(), prevented.clone(), done.clone());
         threads.push(thread::spawn(move || {
-            let mut rng = Rng(0x1234_5678 + c);
+            let mut rng = Rng::new(0x1234_5678 + c);
             loop {
                 let finished = done.load(Ordering::Acquire) == producers;
                 let h = {
@@ -282,7 +243,7 @@ fn close_races_producers_drop_counters() {
         drop(tx);
         // Consume a little, then close while the producers are pushing.
         let mut ran = 0;
-        let mut rng = Rng(round as u64 + 1);
+        let mut rng = Rng::new(round as u64 + 1);
         let before = rng.below(400) as usize;
         while ran < before {
             ran += rx.drain(drop);

@@ -14,6 +14,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use loopkit::registry::{Registry, Task};
+use support::rng::Rng;
+
+mod support;
 
 const MAX_TASKS: usize = 60_000;
 const CHURN: Duration = Duration::from_millis(1200);
@@ -98,23 +101,12 @@ fn unregister(reg: &Reg, ledger: &Ledger, t: &Task<Val>) -> bool {
     won
 }
 
-/// A small xorshift generator (no dependency needed).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 fn owner(reg: Reg, ledger: Arc<Ledger>, pool: Pool, seed: u64, stop: Arc<AtomicBool>) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut mine: Vec<Task<Val>> = Vec::new();
     let mut private: Vec<Task<Val>> = Vec::new(); // never shared: dropping them auto-unregisters
     while !stop.load(SeqCst) && ledger.next.load(SeqCst) < MAX_TASKS - 2_000 {
-        match rng.next() % 8 {
+        match rng.next_u64() % 8 {
             0..=2 => {
                 let t = Task::new(Val::new(&ledger));
                 register(&reg, &ledger, &t);
@@ -126,22 +118,22 @@ fn owner(reg: Reg, ledger: Arc<Ledger>, pool: Pool, seed: u64, stop: Arc<AtomicB
                 private.push(t);
             }
             4 if !mine.is_empty() => {
-                let t = mine.swap_remove(rng.next() as usize % mine.len());
+                let t = mine.swap_remove(rng.next_u64() as usize % mine.len());
                 unregister(&reg, &ledger, &t);
             }
             5 if !mine.is_empty() => {
                 // Share with the foreign thread and keep racing it.
-                let i = rng.next() as usize % mine.len();
+                let i = rng.next_u64() as usize % mine.len();
                 pool.lock().unwrap().push(mine[i].clone());
             }
             6 if !private.is_empty() => {
-                let t = private.swap_remove(rng.next() as usize % private.len());
+                let t = private.swap_remove(rng.next_u64() as usize % private.len());
                 ledger.start_unreg(t.id);
                 ledger.entries[t.id].dropped.store(true, SeqCst);
                 drop(t);
             }
             _ => {
-                if rng.next() % 64 == 0 {
+                if rng.next_u64() % 64 == 0 {
                     // A short-lived thread that exits with tasks still registered.
                     let (r, l, p) = (reg.clone(), ledger.clone(), pool.clone());
                     thread::spawn(move || {

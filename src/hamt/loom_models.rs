@@ -11,29 +11,7 @@
 
 use super::Hamt;
 use crate::loom::{model, thread};
-use core::hash::{BuildHasher, Hasher};
-
-/// Hashes a `u64` key to itself, so the model picks the trie's shape.
-#[derive(Clone, Copy, Default, Debug)]
-struct Pass;
-struct PassHasher(u64);
-impl Hasher for PassHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("only u64 keys")
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-impl BuildHasher for Pass {
-    type Hasher = PassHasher;
-    fn build_hasher(&self) -> PassHasher {
-        PassHasher(0)
-    }
-}
+use crate::support::hash::Pass;
 
 type M = Hamt<u64, u64, Pass>;
 

@@ -12,7 +12,9 @@
 //! entry inline and a separate `nodemap` for the slots that hold a sub-node, with two exact-size
 //! arrays. The shape of the trie depends only on the key set (and the hasher), so equal maps have
 //! equal shapes and [`PartialEq`] compares node by node, skipping sub-trees the two maps share.
-//! See `docs/hamt.md` for the node layout, how hashes are split and the rejected alternatives.
+//! See [`docs/hamt.md`] for the node layout, how hashes are split and the rejected alternatives.
+//!
+//! [`docs/hamt.md`]: crate::docs::hamt
 //!
 //! # Complexity
 //!
@@ -66,6 +68,18 @@ pub mod ops;
 mod loom_models;
 #[cfg(test)]
 mod tests;
+
+/// The trie's layout as this build compiled it, for checks outside the crate (a downstream build
+/// must get the real layout whatever cfgs it sets). Not part of the API.
+#[doc(hidden)]
+pub mod __layout {
+    /// Hash bits consumed per level (a node has `1 << BITS` slots).
+    pub const BITS: u32 = super::node::BITS;
+    /// Hash bits used in all; past them, equal-hash keys share a collision node.
+    pub const HASH_BITS: u32 = super::node::HASH_BITS;
+    /// Bitmap levels above the collision nodes.
+    pub const LEVELS: u32 = super::node::LEVELS;
+}
 
 pub use iter::{Iter, Keys, Values};
 

@@ -6,7 +6,8 @@
 
 use super::node::{BITS, HASH_BITS, LEVELS};
 use super::Hamt;
-use core::hash::{BuildHasher, Hash, Hasher};
+use crate::support::hash::{ck, Ck, Pass};
+use core::hash::{Hash, Hasher};
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -18,46 +19,6 @@ const BIG: u32 = if cfg!(miri) { 40 } else { 300 };
 #[test]
 fn test_configuration_is_narrow() {
     assert_eq!((BITS, HASH_BITS, LEVELS), (3, 12, 4));
-}
-
-/// A hasher that returns the last `u64` written to it.
-#[derive(Default, Clone, Copy, Debug)]
-struct Pass;
-#[derive(Default)]
-struct PassHasher(u64);
-impl Hasher for PassHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-impl BuildHasher for Pass {
-    type Hasher = PassHasher;
-    fn build_hasher(&self) -> PassHasher {
-        PassHasher(0)
-    }
-}
-
-/// A key whose hash the test chooses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Ck {
-    id: u32,
-    hash: u64,
-}
-impl Hash for Ck {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
-fn ck(id: u32, hash: u64) -> Ck {
-    Ck { id, hash }
 }
 
 type CMap = Hamt<Ck, u32, Pass>;

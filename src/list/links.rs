@@ -20,7 +20,9 @@ use super::ListId;
 /// and writes through `&mut List`. A node type that embeds `Links` is therefore `!Sync` unless
 /// its author writes `unsafe impl Sync`, and that impl is a promise that no two threads ever run
 /// list operations on the node at the same time (push, remove, `contains`, `is_linked`
-/// included). See the module docs and `docs/list.md` for why this is the sound choice.
+/// included). See the module docs and [`docs/list.md`] for why this is the sound choice.
+///
+/// [`docs/list.md`]: crate::docs::list
 ///
 /// A linked node records which list holds it, so [`is_linked`](Links::is_linked) is exact even
 /// for the only node of a list, and a list refuses nodes it does not hold.

@@ -18,8 +18,10 @@
 //!
 //! There are no atomics in this module and no allocation after [`List::new`] (which allocates
 //! the sentinel). The list is single-owner: every mutation takes `&mut List`. See
-//! `docs/list.md` for the design, the thread-safety argument (why [`Links`] is not `Sync` and
+//! [`docs/list.md`] for the design, the thread-safety argument (why [`Links`] is not `Sync` and
 //! [`List::remove_ptr`] is `unsafe`), and the alternatives that were rejected.
+//!
+//! [`docs/list.md`]: crate::docs::list
 //!
 //! # Examples
 //!
@@ -160,8 +162,10 @@ impl<H> std::error::Error for AlreadyLinked<H> {}
 ///
 /// No operation after `new` allocates or uses an atomic. [`append`](List::append) is the one
 /// place the owner record costs something: the two rings are spliced with four pointer writes,
-/// but each node that moves must be told its new owner; `docs/list.md` explains why no O(1)
+/// but each node that moves must be told its new owner; [`docs/list.md`] explains why no O(1)
 /// scheme exists without allocating. Moving a whole `List` value is O(1) and keeps its id.
+///
+/// [`docs/list.md`]: crate::docs::list
 ///
 /// # Examples
 ///

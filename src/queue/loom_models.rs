@@ -3,7 +3,9 @@
 //!
 //! Run: `RUSTFLAGS="--cfg loopkit_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib
 //! --target-dir target/loom queue::loom_models`. What each model catches (the ordering, fence or
-//! check that was weakened to see it fail) is recorded in `docs/queue.md`.
+//! check that was weakened to see it fail) is recorded in [`docs/queue.md`].
+//!
+//! [`docs/queue.md`]: crate::docs::queue
 
 use core::task::{Context, Poll};
 

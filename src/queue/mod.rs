@@ -31,7 +31,9 @@
 //!
 //! Payloads are any `T: Send`; for `T =` [`Callback`] (`Box<dyn FnOnce() + Send>`),
 //! [`Sender::call_soon`] stores the closure inline in the node (no `Box`), and
-//! [`Receiver::run_pending`] runs it in place. `docs/queue.md` has the full design.
+//! [`Receiver::run_pending`] runs it in place. [`docs/queue.md`] has the full design.
+//!
+//! [`docs/queue.md`]: crate::docs::queue
 //!
 //! # Queue structure
 //!

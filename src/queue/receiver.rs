@@ -1,7 +1,9 @@
 //! The consumer side of the queue ([`Receiver`]) and the constructors.
 //!
 //! The consumer walks Vyukov's list from its end, keeps the last consumed node as a dummy, and
-//! parks through the `ctl` word; see the [module docs](super) and `docs/queue.md`.
+//! parks through the `ctl` word; see the [module docs](super) and [`docs/queue.md`].
+//!
+//! [`docs/queue.md`]: crate::docs::queue
 
 use core::fmt;
 use core::marker::PhantomData;

@@ -4,7 +4,9 @@
 //!
 //! Run: `RUSTFLAGS="--cfg loopkit_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib
 //! --target-dir target/loom registry::loom_models`. Each model was shown to fail with one
-//! ordering/fence/check weakened; `docs/registry.md` ("Loom models") records what and how.
+//! ordering/fence/check weakened; [`docs/registry.md`] ("Loom models") records what and how.
+//!
+//! [`docs/registry.md`]: crate::docs::registry
 //!
 //! The models drive the internal API with an explicit shard per owner thread (the thread-local
 //! lookup is not part of any protocol), and end by checking the holder-side invariants.

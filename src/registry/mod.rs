@@ -4,8 +4,11 @@
 //! CPython 3.14 keeps each asyncio task on a list owned by the thread that created it; a
 //! foreign-thread unregister and every `all_tasks()` stop the world. Here the owner's path has no
 //! lock and no wait, a foreign unregister pushes onto the owner's remote stack, and a snapshot
-//! reads a per-shard mirror of atomic slots under a per-shard epoch pin. `docs/registry.md` has
-//! the design and the alternatives rejected; `docs/memory-ordering.md` lists every edge.
+//! reads a per-shard mirror of atomic slots under a per-shard epoch pin. [`docs/registry.md`] has
+//! the design and the alternatives rejected; [`docs/memory-ordering.md`] lists every edge.
+//!
+//! [`docs/registry.md`]: crate::docs::registry
+//! [`docs/memory-ordering.md`]: crate::docs::memory_ordering
 //!
 //! Items are [`Task<T>`]: counted handles (like `Arc<T>`) to a node that carries the value, the
 //! registry state and the owner list's links. The registry holds no count of its own: dropping

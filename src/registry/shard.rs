@@ -1,6 +1,8 @@
 //! Internals: the node behind a [`Task`](super::Task), the per-thread shard, the remote stack, the
-//! drain lock and the per-shard epoch reclamation. `docs/registry.md` is the design; the state
+//! drain lock and the per-shard epoch reclamation. [`docs/registry.md`] is the design; the state
 //! tables of the two atomic state words are in the parent module's docs.
+//!
+//! [`docs/registry.md`]: crate::docs::registry
 
 use core::mem::ManuallyDrop;
 use core::ptr::{self, NonNull};

@@ -13,8 +13,8 @@
 //!   on both queues at once through the queues' two-step park (`prepare_park` on each, one
 //!   block, `finish_park` on each); a push into either wakes it, with at most one wake per
 //!   queue per park.
-//! * The loop never holds a sender of its handle queue: when every `LoopHandle` is gone and no
-//!   local work is left, `run()` returns.
+//! * The loop never holds a sender of its handle queue: the last `LoopHandle`'s drop disconnects
+//!   the queue and wakes the loop, and once no local work is left, `run()` returns.
 
 mod futures;
 mod task;
@@ -27,7 +27,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -149,8 +149,6 @@ struct Inner {
     registry: Registry<TaskInfo>,
     handle_rx: RefCell<Receiver<Job, NoPark>>,
     handle_waker: Arc<CountingWaker>,
-    /// Stands in for the queue's disconnect signal: alive while any `LoopHandle` is.
-    handles_alive: Weak<Alive>,
     wake_rx: RefCell<Receiver<u64, NoPark>>,
     wake_tx: Sender<u64>,
     wake_waker: Arc<CountingWaker>,
@@ -184,18 +182,6 @@ pub struct LoopHandle {
     unwoken_tx: Sender<Job>,
     registry: Registry<TaskInfo>,
     key: ThreadKey,
-    _alive: Arc<Alive>,
-}
-
-/// Stands in for the queue's disconnect signal: the last `LoopHandle`'s drop wakes the loop.
-struct Alive {
-    tx: Sender<u64>,
-}
-
-impl Drop for Alive {
-    fn drop(&mut self) {
-        let _ = self.tx.push_detached(0);
-    }
 }
 
 impl fmt::Debug for LoopHandle {
@@ -227,15 +213,11 @@ impl Loop {
         let key = registry
             .thread_key()
             .expect("a running thread has a registry key");
-        let alive = Arc::new(Alive {
-            tx: wake_tx.clone(),
-        });
         let inner = Rc::new(Inner {
             id,
             registry: registry.clone(),
             handle_rx: RefCell::new(handle_rx),
             handle_waker,
-            handles_alive: Arc::downgrade(&alive),
             wake_rx: RefCell::new(wake_rx),
             wake_tx,
             wake_waker,
@@ -255,7 +237,6 @@ impl Loop {
             unwoken_tx,
             registry: registry.clone(),
             key,
-            _alive: alive,
         };
         (Loop { inner }, handle)
     }
@@ -387,26 +368,32 @@ impl Loop {
         self.stats()
     }
 
-    /// Whether nothing can give the loop work any more.
+    /// Whether nothing can give the loop work any more: the handle queue is disconnected (every
+    /// `LoopHandle` is gone) and nothing is queued anywhere.
     fn finished_all(&self) -> bool {
-        self.inner.handles_alive.strong_count() == 0
+        self.inner.handle_rx.borrow().is_disconnected()
             && self.inner.handle_rx.borrow().is_empty()
             && self.inner.wake_rx.borrow().is_empty()
             && self.inner.unwoken_rx.borrow().is_empty()
             && self.inner.ready.borrow().is_empty()
     }
 
-    /// Parks on both queues until a push into either, or `deadline`.
+    /// Parks on both queues until a push into either, the last `LoopHandle`'s drop, or
+    /// `deadline`. A disconnected, drained handle queue is left out: nothing can arrive there.
     fn park(&self, deadline: Option<Instant>) {
         let inner = &self.inner;
         let mut handle_rx = inner.handle_rx.borrow_mut();
         let mut wake_rx = inner.wake_rx.borrow_mut();
-        if !handle_rx.prepare_park() {
-            return;
+        let handle_parked = handle_rx.prepare_park();
+        if handle_parked {
+            inner.stats.borrow_mut().parks_handle_queue += 1;
+        } else if !(handle_rx.is_disconnected() && handle_rx.is_empty()) {
+            return; // work is waiting
         }
-        inner.stats.borrow_mut().parks_handle_queue += 1;
         if !wake_rx.prepare_park() {
-            handle_rx.finish_park();
+            if handle_parked {
+                handle_rx.finish_park();
+            }
             return;
         }
         inner.stats.borrow_mut().parks_wake_queue += 1;
@@ -414,7 +401,9 @@ impl Loop {
             .handle_waker
             .block(deadline.map(|d| d.saturating_duration_since(Instant::now())));
         wake_rx.finish_park();
-        handle_rx.finish_park();
+        if handle_parked {
+            handle_rx.finish_park();
+        }
     }
 
     /// One iteration after the park: the queues, the due timers, then what was ready.
