@@ -269,6 +269,9 @@ fn handle_use_before_exclusive_free() {
             let _ = h.state();
             drop(h);
         });
+        // Lets the holder run first in some schedules: loom's bounded search does not otherwise
+        // reach a drop before the claim.
+        thread::yield_now();
         let mut got = Vec::new();
         while got.len() < 2 {
             rx.drain(|v| got.push(v));
