@@ -379,3 +379,37 @@ fn atomic_waker_register_vs_wake() {
         waker_thread.join().unwrap();
     });
 }
+
+/// Counts the wakes of the `std::task::Waker`s made from it (a loom-tracked counter).
+struct CountWakes(AtomicUsize);
+
+impl std::task::Wake for CountWakes {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        // Relaxed: read after `join`.
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A stale wake races the registration; after it, a wake that is ordered after the completed
+/// registration runs. Whichever way the race goes, the registered waker is woken at least once:
+/// a registration that a wake interrupted must not lose its waker.
+#[test]
+fn atomic_waker_registration_is_never_lost() {
+    model(|| {
+        let slot = Arc::new(AtomicWaker::new());
+        let s = slot.clone();
+        let stale = thread::spawn(move || s.wake());
+        let count = std::sync::Arc::new(CountWakes(AtomicUsize::new(0)));
+        slot.register(&std::task::Waker::from(count.clone()));
+        stale.join().unwrap();
+        slot.wake();
+        // Relaxed: every wake ran on this thread or before the join.
+        assert!(
+            count.0.load(Ordering::Relaxed) >= 1,
+            "the registered waker was lost"
+        );
+    });
+}
