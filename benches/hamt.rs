@@ -218,7 +218,71 @@ fn bench_size(c: &mut Criterion, n: usize, s: &RandomState) {
     }
 }
 
+/// Instruction-count mode for `valgrind --tool=callgrind`: `HAMT_PROFILE=op:map:n:reps` (op one of
+/// `get_hit`, `get_miss`, `insert_remove_mut`, `persistent_insert`; map `loopkit` or `imbl`) builds
+/// the map, then runs `reps` operations and exits. Two runs with different `reps` give the
+/// instructions per operation as the difference over the difference in `reps`.
+fn profile(spec: &str) {
+    let f: Vec<&str> = spec.split(':').collect();
+    let (op, map, n, reps): (&str, &str, usize, usize) =
+        (f[0], f[1], f[2].parse().unwrap(), f[3].parse().unwrap());
+    let m = build(n, &RandomState::default());
+    let mut acc = 0u64;
+    macro_rules! run {
+        ($m:expr, |$mm:ident, $k:ident| $get:expr, $ins:expr, $rem:expr, $pins:expr) => {{
+            let mut $mm = $m.clone();
+            match op {
+                "get_hit" | "get_miss" => {
+                    let probes = if op == "get_hit" { &m.hits } else { &m.misses };
+                    for i in 0..reps {
+                        let $k = &probes[i % PROBES];
+                        acc ^= black_box($get).copied().unwrap_or(1);
+                    }
+                }
+                "insert_remove_mut" => {
+                    for i in 0..reps {
+                        let $k = m.misses[i % PROBES];
+                        black_box($ins);
+                        black_box($rem);
+                    }
+                }
+                _ => {
+                    let mut versions = vec![$mm.clone()];
+                    for i in 0..reps {
+                        let $k = m.misses[i % PROBES] ^ (i / PROBES) as u64;
+                        let $mm = versions.last().unwrap();
+                        let next = $pins;
+                        versions.push(next);
+                    }
+                    black_box(versions);
+                }
+            }
+        }};
+    }
+    match map {
+        "loopkit" => run!(
+            m.loopkit,
+            |mm, k| mm.get(k),
+            mm.insert_mut(k, k),
+            mm.remove_mut(&k),
+            mm.insert(k, k)
+        ),
+        _ => run!(
+            m.imbl,
+            |mm, k| mm.get(k),
+            mm.insert(k, k),
+            mm.remove(&k),
+            mm.update(k, k)
+        ),
+    }
+    black_box(acc);
+}
+
 fn benches(c: &mut Criterion) {
+    if let Ok(spec) = std::env::var("HAMT_PROFILE") {
+        profile(&spec);
+        std::process::exit(0);
+    }
     let s = RandomState::default();
     for n in SIZES {
         bench_size(c, n, &s);

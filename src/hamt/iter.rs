@@ -1,6 +1,6 @@
 //! Borrowing iterators over a [`Hamt`](super::Hamt).
 
-use super::node::{Slot, LEVELS};
+use super::node::{Entry, Node, LEVELS};
 use core::fmt;
 use core::iter::FusedIterator;
 
@@ -9,8 +9,8 @@ use core::iter::FusedIterator;
 ///
 /// The order depends only on the key set and the hasher, not on the order of the operations
 /// that built the map. A node's inline entries come before its sub-nodes (CHAMP order), so the
-/// iterator walks each node's slots once, keeping one slice cursor per level, inline (no
-/// allocation).
+/// iterator walks each node's entry array and then its child array, keeping two slice cursors
+/// per level, inline (no allocation).
 ///
 /// # Examples
 ///
@@ -26,16 +26,22 @@ use core::iter::FusedIterator;
 /// assert_eq!(sum, 285);
 /// ```
 pub struct Iter<'a, K, V> {
-    stack: [core::slice::Iter<'a, Slot<K, V>>; LEVELS as usize + 1],
+    stack: [Level<'a, K, V>; LEVELS as usize + 1],
     depth: usize,
     remaining: usize,
 }
 
+/// One level's cursors: the entries left, then the children left.
+type Level<'a, K, V> = (
+    core::slice::Iter<'a, Entry<K, V>>,
+    core::slice::Iter<'a, Node<K, V>>,
+);
+
 impl<'a, K, V> Iter<'a, K, V> {
-    pub(super) fn new(root: &'a [Slot<K, V>], len: usize) -> Self {
-        let mut stack: [core::slice::Iter<'a, Slot<K, V>>; LEVELS as usize + 1] =
-            core::array::from_fn(|_| [].iter());
-        stack[0] = root[1..].iter();
+    pub(super) fn new(root: &'a Node<K, V>, len: usize) -> Self {
+        let mut stack: [Level<'a, K, V>; LEVELS as usize + 1] =
+            core::array::from_fn(|_| ([].iter(), [].iter()));
+        stack[0] = (root.entries().iter(), root.children().iter());
         Iter {
             stack,
             depth: 1,
@@ -60,17 +66,16 @@ impl<'a, K, V> Iterator for Iter<'a, K, V> {
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         while self.depth > 0 {
-            match self.stack[self.depth - 1].next() {
-                Some(Slot::Entry(k, v)) => {
-                    self.remaining -= 1;
-                    return Some((k, v));
-                }
-                Some(Slot::Child(c)) => {
-                    self.stack[self.depth] = c[1..].iter();
+            let (es, cs) = &mut self.stack[self.depth - 1];
+            if let Some(e) = es.next() {
+                self.remaining -= 1;
+                return Some((&e.key, &e.value));
+            }
+            match cs.next() {
+                Some(c) => {
+                    self.stack[self.depth] = (c.entries().iter(), c.children().iter());
                     self.depth += 1;
                 }
-                // A spare slot left by an in-place remove.
-                Some(Slot::Header { .. }) => {}
                 None => self.depth -= 1,
             }
         }

@@ -1,13 +1,19 @@
-//! loom models of the one concurrent protocol in the HAMT: `Arc` reference counts deciding
-//! whether `insert_mut`/`remove_mut` may change a node in place.
+//! loom models of the one concurrent protocol in the HAMT: node reference counts deciding
+//! whether `insert_mut`/`remove_mut` may change a node in place, and when a node is freed.
 //!
-//! Nodes are `crate::loom::Arc`s. The check is `Arc::get_mut` (both std and loom provide it):
-//! in std it is an Acquire compare-exchange on the weak count plus an Acquire load of the strong
-//! count, which pairs with the Release `fetch_sub` in `Arc::drop` of every other clone, so the
-//! other owners' reads of the node happen before our writes. Each model runs clones of one map on
-//! two threads while the main thread drops the original; loom checks every interleaving (bounded
-//! by `LOOM_MAX_PREEMPTIONS`), reports an `Arc` freed twice or leaked, and the threads assert that
-//! each map holds exactly its own changes. Without `--cfg loopkit_loom` each model runs once.
+//! A node's count is a `crate::loom::AtomicUsize` in its header (`node.rs`). `Node::get_mut`
+//! treats the node as owned alone when an Acquire load reads 1; that Acquire pairs with the
+//! Release `fetch_sub` in `Node::drop` of every other handle, so the other owners' reads of the
+//! node happen before our writes. The last handle's drop frees the node after an Acquire fence
+//! that pairs with the same Release decrements. Under loom every node header also holds a loom
+//! `UnsafeCell` that each read of the node touches (`with`) and each in-place change or free
+//! touches mutably (`with_mut`), so a missing ordering shows up as a data race that loom reports,
+//! besides the assertions below. The check runs at every level of the descent, because a node
+//! owned alone can hold a child that another map shares.
+//!
+//! Each model runs clones of one map on two threads while the main thread mutates or drops its
+//! own; loom checks every interleaving (bounded by `LOOM_MAX_PREEMPTIONS`) and the threads assert
+//! that each map holds exactly its own changes. Without `--cfg loopkit_loom` each model runs once.
 
 use super::Hamt;
 use crate::loom::{model, thread};
@@ -70,6 +76,27 @@ fn reader_sees_its_version_while_the_owner_mutates() {
         owner.insert_mut(16, 16);
         owner.remove_mut(&0);
         assert_holds(&owner, &[1, 8, 16]);
+        t.join().unwrap();
+    });
+}
+
+#[test]
+fn unique_root_over_a_shared_child() {
+    model(|| {
+        let m = base();
+        let mut owner = m.clone();
+        // The shared root is copied: `owner` now owns its root alone, but the sub-node at root
+        // slot 0 ({0, 8}) is still shared with `m`.
+        assert_eq!(owner.insert_mut(2, 2), None);
+        let reader = m;
+        let t = thread::spawn(move || {
+            assert_holds(&reader, &[0, 1, 8]);
+            drop(reader);
+        });
+        // Both go into the shared sub-node: it must be copied, not changed in place.
+        assert_eq!(owner.insert_mut(16, 16), None);
+        assert_eq!(owner.remove_mut(&8), Some(8));
+        assert_holds(&owner, &[0, 1, 2, 16]);
         t.join().unwrap();
     });
 }

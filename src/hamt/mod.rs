@@ -57,8 +57,12 @@
 //! assert_eq!(two, again);
 //! ```
 
+#[cfg(feature = "arbitrary")]
+mod arbitrary;
 mod iter;
 mod node;
+#[cfg(feature = "serde")]
+mod serde;
 
 #[cfg(any(test, loopkit_fuzz))]
 #[doc(hidden)]
@@ -88,10 +92,87 @@ use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash, Hasher};
 use core::ops::Index;
-use node::{bit_at, entry, hash_key, header, index, Node, Removed, Slot, BITS, LEVELS};
+use node::{bit_at, hash_key, index, Node, Removed, BITS, LEVELS};
 
-/// The default hasher: [`foldhash::fast::RandomState`].
-pub type DefaultHasher = foldhash::fast::RandomState;
+/// The default [`BuildHasher`] of [`Hamt`]: a fast, randomly seeded hasher for in-memory maps
+/// (it is not meant to resist hash flooding by an attacker who sees timings). Each
+/// `DefaultHasher::default()` gets its own seed; clones hash alike.
+///
+/// # Examples
+///
+/// ```
+/// use core::hash::BuildHasher;
+/// use loopkit::hamt::DefaultHasher;
+///
+/// let s = DefaultHasher::default();
+/// assert_eq!(s.hash_one(7u64), s.clone().hash_one(7u64));
+/// ```
+#[derive(Clone, Default, Debug)]
+pub struct DefaultHasher(foldhash::fast::RandomState);
+
+impl BuildHasher for DefaultHasher {
+    type Hasher = HamtHasher;
+    #[inline]
+    fn build_hasher(&self) -> HamtHasher {
+        HamtHasher(self.0.build_hasher())
+    }
+}
+
+/// The [`Hasher`] that [`DefaultHasher`] builds.
+///
+/// # Examples
+///
+/// ```
+/// use core::hash::{BuildHasher, Hasher};
+/// use loopkit::hamt::DefaultHasher;
+///
+/// let mut h = DefaultHasher::default().build_hasher();
+/// h.write_u32(1);
+/// let _ = h.finish();
+/// ```
+#[derive(Clone)]
+pub struct HamtHasher(foldhash::fast::FoldHasher<'static>);
+
+impl fmt::Debug for HamtHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HamtHasher").finish_non_exhaustive()
+    }
+}
+
+impl Hasher for HamtHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes)
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.0.write_u8(i)
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.0.write_u16(i)
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.0.write_u32(i)
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0.write_u64(i)
+    }
+    #[inline]
+    fn write_u128(&mut self, i: u128) {
+        self.0.write_u128(i)
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.0.write_usize(i)
+    }
+}
 
 /// A persistent hash map (CHAMP hash array mapped trie) with O(1) clone and structural sharing.
 ///
@@ -133,7 +214,8 @@ pub struct Hamt<K, V, S = DefaultHasher> {
 }
 
 impl<K, V> Hamt<K, V, DefaultHasher> {
-    /// An empty map with a randomly seeded [`DefaultHasher`].
+    /// An empty map with a randomly seeded [`DefaultHasher`]. The empty root is a shared static;
+    /// the one allocation is the hasher's (shared by every map derived from this one).
     ///
     /// # Examples
     ///
@@ -164,7 +246,7 @@ impl<K, V, S> Hamt<K, V, S> {
     /// ```
     pub fn with_hasher(hasher: S) -> Self {
         Hamt {
-            root: node::empty(),
+            root: Node::empty(),
             len: 0,
             hasher: Arc::new(hasher),
         }
@@ -177,7 +259,7 @@ impl<K, V, S> Hamt<K, V, S> {
     /// ```
     /// use loopkit::hamt::Hamt;
     /// let m: Hamt<u8, u8> = Hamt::new();
-    /// let _h: &foldhash::fast::RandomState = m.hasher();
+    /// let _h: &loopkit::hamt::DefaultHasher = m.hasher();
     /// ```
     pub fn hasher(&self) -> &S {
         &self.hasher
@@ -219,7 +301,7 @@ impl<K, V, S> Hamt<K, V, S> {
     /// assert!(!a.ptr_eq(&a.insert(2, 2)));
     /// ```
     pub fn ptr_eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.root, &other.root)
+        Node::ptr_eq(&self.root, &other.root)
     }
 
     /// Iterates over `(&K, &V)` in canonical (hash) order.
@@ -298,7 +380,7 @@ impl<K, V, S: BuildHasher> Hamt<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = hash_key(&*self.hasher, key);
-        node::get(&self.root, hash, key)
+        node::get(&self.root, hash, key).map(|e| (&e.key, &e.value))
     }
 
     /// Whether `key` is present.
@@ -362,7 +444,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
         F: FnOnce(&V, &V) -> bool,
     {
         let hash = hash_key(&*self.hasher, &key);
-        match node::inserted(&self.root, 0, hash, key, value, &*self.hasher, same) {
+        match node::inserted(&self.root, 0, hash, key, value, same) {
             None => self.clone(),
             Some((root, old)) => Hamt {
                 len: self.len + usize::from(old.is_none()),
@@ -387,7 +469,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
     /// ```
     pub fn insert_mut(&mut self, key: K, value: V) -> Option<V> {
         let hash = hash_key(&*self.hasher, &key);
-        let old = node::insert_mut(&mut self.root, 0, hash, key, value, &*self.hasher);
+        let old = node::insert_mut(&mut self.root, 0, hash, key, value);
         self.len += usize::from(old.is_none());
         old
     }
@@ -430,8 +512,8 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
         let hash = hash_key(&*self.hasher, key);
         match node::removed(&self.root, 0, hash, key, true) {
             None => (self.clone(), None),
-            Some((Removed::Node(root), (k, v))) => {
-                let e = (k.clone(), v.clone());
+            Some((Removed::Node(root), e)) => {
+                let e = (e.key.clone(), e.value.clone());
                 let map = Hamt {
                     root,
                     len: self.len - 1,
@@ -465,7 +547,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
         let hash = hash_key(&*self.hasher, key);
         let old = node::remove_mut(&mut self.root, 0, hash, key, true).map(|(out, single)| {
             debug_assert!(single.is_none(), "the root never collapses");
-            out.1
+            out.value
         });
         self.len -= usize::from(old.is_some());
         old
@@ -495,7 +577,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Hamt<K, V, S> {
         );
     }
 
-    fn check_node(&self, node: &[Slot<K, V>], depth: u32, prefix: u64, root: bool) -> usize {
+    fn check_node(&self, node: &Node<K, V>, depth: u32, prefix: u64, root: bool) -> usize {
         let width = 1u32 << BITS;
         let width_mask = if width >= 32 {
             u32::MAX
@@ -510,30 +592,39 @@ impl<K: Hash + Eq, V, S: BuildHasher> Hamt<K, V, S> {
                 h & ((1u64 << shift) - 1)
             }
         };
+        let (datamap, nodemap) = node.maps();
+        let (es, cs) = (node.entries(), node.children());
+        let (ecap, ccap) = node.capacity();
         assert!(
-            matches!(node.first(), Some(Slot::Header { .. })),
-            "depth {depth}: no header"
+            es.len() as u32 <= ecap && ecap - es.len() as u32 <= node::MAX_SPARE,
+            "depth {depth}: {} entry slots for {} entries",
+            ecap,
+            es.len()
         );
-        let (datamap, nodemap) = header(node);
+        assert!(
+            cs.len() as u32 <= ccap && ccap - cs.len() as u32 <= node::MAX_SPARE,
+            "depth {depth}: {} child slots for {} children",
+            ccap,
+            cs.len()
+        );
+        for e in es {
+            assert_eq!(
+                e.hash,
+                hash_key(&*self.hasher, &e.key),
+                "depth {depth}: stored hash is not the key's hash"
+            );
+        }
         if depth == LEVELS {
             assert!(datamap == 0 && nodemap == 0, "collision node with bitmaps");
-            assert!(
-                node[1..].iter().all(|s| matches!(s, Slot::Entry(..))),
-                "collision node with sub-nodes"
-            );
-            let n = node.len() - 1;
+            assert!(cs.is_empty(), "collision node with sub-nodes");
+            let n = es.len();
             assert!(n >= 2, "collision node with {n} entries");
-            let h0 = hash_key(&*self.hasher, entry(&node[1]).0);
+            let h0 = es[0].hash;
             assert_eq!(low(h0), prefix, "collision node under the wrong prefix");
-            for (i, s) in node[1..].iter().enumerate() {
-                let k = entry(s).0;
-                assert_eq!(
-                    hash_key(&*self.hasher, k),
-                    h0,
-                    "collision node with two hashes"
-                );
+            for (i, e) in es.iter().enumerate() {
+                assert_eq!(e.hash, h0, "collision node with two hashes");
                 assert!(
-                    !node[1..1 + i].iter().any(|s2| entry(s2).0 == k),
+                    !es[..i].iter().any(|e2| e2.key == e.key),
                     "duplicate key in collision"
                 );
             }
@@ -554,39 +645,23 @@ impl<K: Hash + Eq, V, S: BuildHasher> Hamt<K, V, S> {
             0,
             "depth {depth}: nodemap wider than a node"
         );
-        let ndata = datamap.count_ones() as usize;
-        let nnodes = nodemap.count_ones() as usize;
-        let spare = node.len().checked_sub(1 + ndata + nnodes);
-        assert!(
-            spare.is_some_and(|sp| sp <= node::MAX_SPARE),
-            "depth {depth}: {} slots for {ndata} entries and {nnodes} sub-nodes",
-            node.len()
+        assert_eq!(
+            datamap.count_ones() as usize,
+            es.len(),
+            "depth {depth}: entry count differs from the datamap"
         );
-        let kids = node.len() - nnodes;
-        assert!(
-            node[1..1 + ndata]
-                .iter()
-                .all(|s| matches!(s, Slot::Entry(..))),
-            "depth {depth}: entries first"
+        assert_eq!(
+            nodemap.count_ones() as usize,
+            cs.len(),
+            "depth {depth}: child count differs from the nodemap"
         );
-        assert!(
-            node[1 + ndata..kids]
-                .iter()
-                .all(|s| matches!(s, Slot::Header { .. })),
-            "depth {depth}: only spare slots between entries and sub-nodes"
-        );
-        assert!(
-            node[kids..].iter().all(|s| matches!(s, Slot::Child(..))),
-            "depth {depth}: sub-nodes last"
-        );
-        for (r, s) in node[1..1 + ndata].iter().enumerate() {
-            let h = hash_key(&*self.hasher, entry(s).0);
+        for (r, e) in es.iter().enumerate() {
             assert_eq!(
-                low(h),
+                low(e.hash),
                 prefix,
                 "depth {depth}: entry under the wrong prefix"
             );
-            let bit = bit_at(h, depth);
+            let bit = bit_at(e.hash, depth);
             assert!(
                 datamap & bit != 0,
                 "depth {depth}: entry in a slot its hash does not name"
@@ -597,11 +672,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> Hamt<K, V, S> {
                 "depth {depth}: entries out of slot order"
             );
         }
-        let mut total = ndata;
+        let mut total = es.len();
         let mut map = nodemap;
-        // Sub-nodes are stored in reverse slot order.
-        for s in node[kids..].iter().rev() {
-            let Slot::Child(c) = s else { unreachable!() };
+        for c in cs {
             let slot = u64::from(map.trailing_zeros());
             map &= map - 1;
             let n = self.check_node(c, depth + 1, prefix | (slot << (depth * BITS)), false);
@@ -626,14 +699,11 @@ impl<K, V, S> Hamt<K, V, S> {
     /// that compare shapes (collision nodes report their size; their order is not compared).
     #[cfg(any(test, loopkit_fuzz))]
     pub(crate) fn shape(&self) -> Vec<(u32, u32, u32, usize)> {
-        fn walk<K, V>(n: &[Slot<K, V>], depth: u32, out: &mut Vec<(u32, u32, u32, usize)>) {
-            let (datamap, nodemap) = header(n);
-            let entries = n.iter().filter(|s| matches!(s, Slot::Entry(..))).count();
-            out.push((depth, datamap, nodemap, entries));
-            for s in n[1..].iter().rev() {
-                if let Slot::Child(c) = s {
-                    walk(c, depth + 1, out);
-                }
+        fn walk<K, V>(n: &Node<K, V>, depth: u32, out: &mut Vec<(u32, u32, u32, usize)>) {
+            let (datamap, nodemap) = n.maps();
+            out.push((depth, datamap, nodemap, n.entries().len()));
+            for c in n.children() {
+                walk(c, depth + 1, out);
             }
         }
         let mut out = Vec::new();

@@ -1,26 +1,35 @@
 //! CHAMP nodes and the recursive algorithms on them.
 //!
-//! A node is one allocation, an `Arc<[Slot]>`: slot 0 is the [`Slot::Header`] with the two
-//! bitmaps, then the inline entries in slot order, then the sub-nodes in *reverse* slot order
-//! (CHAMP puts them at the end so the index of a sub-node is `len - 1 - rank` and needs no count
-//! of the entries). A node at depth `d < LEVELS` indexes its slots with bits
-//! `d*BITS .. (d+1)*BITS` of the key's hash. At depth `LEVELS` the hash is used up: such a node is
-//! a *collision node*, its header is `(0, 0)` and it holds two or more entries whose (masked)
-//! hashes are equal, in no particular order.
+//! A node is one heap allocation behind a thin (8-byte) reference-counted pointer, [`Node`]:
+//!
+//! ```text
+//! [ Head: refs, datamap, nodemap, elen, clen, ecap, ccap ][ children: ccap x Node ][ entries: ecap x Entry ]
+//! ```
+//!
+//! `datamap` has a bit for each slot that holds an entry inline, `nodemap` one for each slot that
+//! holds a sub-node; the first `elen` entries and the first `clen` children are live, each array in
+//! slot order. Every [`Entry`] stores its key's full hash next to the key, so a lookup compares
+//! the hash before calling `Eq`, and a split never calls `Hash`. A node at depth `d < LEVELS`
+//! indexes its slots with bits `d*BITS .. (d+1)*BITS` of the hash. At depth `LEVELS` the hash is
+//! used up: such a node is a *collision node*, its bitmaps are `(0, 0)` and it holds two or more
+//! entries with one hash, in no particular order.
 //!
 //! Canonical form: a sub-node exists only for a slot that holds two or more keys. Inserts split
 //! an inline entry into a sub-node; removes pull a sub-node that is down to one entry back into
-//! its parent.
+//! its parent. Capacities beyond the live counts (`ecap - elen`, `ccap - clen`, at most
+//! [`MAX_SPARE`] each) appear only through in-place updates and are not part of the shape.
 //!
-//! Panic safety: user code (`Hash`, `Eq`, `Clone`) runs only before a node is changed. The
-//! persistent functions build new nodes and never touch old ones; the in-place functions do all
-//! their comparisons and hashing first and then move slots around without calling user code.
+//! Panic safety: user code (`Eq`, `Clone`) runs only before a node is changed. The persistent
+//! functions build new nodes and never touch old ones (a [`Builder`] that unwinds drops what it
+//! holds and frees its allocation); the in-place functions do all their comparisons first and
+//! then move entries around without calling user code.
 
-use crate::loom::{arc_slice, Arc};
+use crate::loom::{fence, AtomicUsize, Ordering};
 use core::borrow::Borrow;
-use core::hash::{BuildHasher, Hash};
-use core::iter::once;
+use core::marker::PhantomData;
 use core::mem;
+use core::ptr::{self, NonNull};
+use std::alloc::{self, Layout};
 
 /// Hash bits consumed per level (32-way nodes).
 #[cfg(not(any(test, loopkit_fuzz)))]
@@ -45,10 +54,15 @@ const HASH_MASK: u64 = if HASH_BITS >= 64 {
 } else {
     (1 << HASH_BITS) - 1
 };
+/// Most spare entry slots, and most spare child slots, an in-place update leaves in a node.
+pub(crate) const MAX_SPARE: u32 = 2;
 
 /// Hashes `q` with `s` and keeps the bits the trie uses.
 #[inline]
-pub(crate) fn hash_key<Q: Hash + ?Sized, S: BuildHasher>(s: &S, q: &Q) -> u64 {
+pub(crate) fn hash_key<Q: core::hash::Hash + ?Sized, S: core::hash::BuildHasher>(
+    s: &S,
+    q: &Q,
+) -> u64 {
     s.hash_one(q) & HASH_MASK
 }
 
@@ -64,421 +78,979 @@ pub(crate) fn index(map: u32, bit: u32) -> usize {
     (map & bit.wrapping_sub(1)).count_ones() as usize
 }
 
-/// A node: `[Header, entries.., sub-nodes (reversed)..]` in one allocation.
-pub(crate) type Node<K, V> = Arc<[Slot<K, V>]>;
-
-/// One slot of a node.
-pub(crate) enum Slot<K, V> {
-    /// Slot 0 of every node (also the placeholder left behind when a slot is moved out).
-    Header {
-        /// Slots that hold an inline entry.
-        datamap: u32,
-        /// Slots that hold a sub-node.
-        nodemap: u32,
-    },
-    /// An inline entry.
-    Entry(K, V),
-    /// A sub-node.
-    Child(Node<K, V>),
+/// One inline entry: the key's (masked) hash, the key, the value.
+pub(crate) struct Entry<K, V> {
+    pub(crate) hash: u64,
+    pub(crate) key: K,
+    pub(crate) value: V,
 }
 
-impl<K: Clone, V: Clone> Clone for Slot<K, V> {
+impl<K: Clone, V: Clone> Clone for Entry<K, V> {
+    #[inline]
     fn clone(&self) -> Self {
-        match self {
-            Slot::Header { datamap, nodemap } => Slot::Header {
-                datamap: *datamap,
-                nodemap: *nodemap,
-            },
-            Slot::Entry(k, v) => Slot::Entry(k.clone(), v.clone()),
-            Slot::Child(c) => Slot::Child(c.clone()),
+        Entry {
+            hash: self.hash,
+            key: self.key.clone(),
+            value: self.value.clone(),
         }
     }
 }
 
-const HOLE: (u32, u32) = (0, 0);
-
-/// A header slot.
-#[inline(always)]
-fn hdr<K, V>((datamap, nodemap): (u32, u32)) -> Slot<K, V> {
-    Slot::Header { datamap, nodemap }
-}
-
-/// The bitmaps of a node.
-#[inline(always)]
-pub(crate) fn header<K, V>(n: &[Slot<K, V>]) -> (u32, u32) {
-    match n[0] {
-        Slot::Header { datamap, nodemap } => (datamap, nodemap),
-        _ => unreachable!("slot 0 is the header"),
+impl<K, V> Entry<K, V> {
+    /// Whether this entry holds `key`, whose hash is `hash`: the hash first, `Eq` only on a
+    /// full-hash match.
+    #[inline(always)]
+    pub(crate) fn is<Q: Eq + ?Sized>(&self, hash: u64, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        self.hash == hash && self.key.borrow() == key
     }
 }
 
-/// The entry in slot `s`.
-#[inline(always)]
-pub(crate) fn entry<K, V>(s: &Slot<K, V>) -> (&K, &V) {
-    match s {
-        Slot::Entry(k, v) => (k, v),
-        _ => unreachable!("not an entry slot"),
+/// The header at the start of every node allocation.
+#[repr(C)]
+struct Head {
+    /// Number of [`Node`] handles to this allocation.
+    refs: AtomicUsize,
+    datamap: u32,
+    nodemap: u32,
+    /// Live entries and children.
+    elen: u32,
+    clen: u32,
+    /// Allocated entry and child slots.
+    ecap: u32,
+    ccap: u32,
+    /// Under loom: a cell that readers and in-place writers of the node touch, so that loom
+    /// reports a data race when the reference-count orderings do not order them.
+    #[cfg(loopkit_loom)]
+    race: crate::loom::UnsafeCell<()>,
+}
+
+impl Head {
+    fn new(datamap: u32, nodemap: u32, ecap: u32, ccap: u32) -> Head {
+        Head {
+            refs: AtomicUsize::new(1),
+            datamap,
+            nodemap,
+            elen: 0,
+            clen: 0,
+            ecap,
+            ccap,
+            #[cfg(loopkit_loom)]
+            race: crate::loom::UnsafeCell::new(()),
+        }
     }
 }
 
-/// Moves the entry out of slot `s`, leaving a placeholder.
-fn take_entry<K, V>(s: &mut Slot<K, V>) -> (K, V) {
-    match mem::replace(s, hdr(HOLE)) {
-        Slot::Entry(k, v) => (k, v),
-        _ => unreachable!("not an entry slot"),
+/// Byte offset of the children array.
+const CHILDREN_AT: usize = mem::size_of::<Head>();
+
+/// Byte offset of the entries array in a node with `ccap` child slots.
+#[inline(always)]
+fn entries_at<K, V>(ccap: u32) -> usize {
+    let align = mem::align_of::<Entry<K, V>>();
+    let end = CHILDREN_AT + ccap as usize * mem::size_of::<Node<K, V>>();
+    (end + align - 1) & !(align - 1)
+}
+
+/// The allocation layout of a node with `ecap` entry and `ccap` child slots.
+fn layout<K, V>(ecap: u32, ccap: u32) -> Layout {
+    let size = entries_at::<K, V>(ccap) + ecap as usize * mem::size_of::<Entry<K, V>>();
+    let align = mem::align_of::<Head>().max(mem::align_of::<Entry<K, V>>());
+    Layout::from_size_align(size, align).expect("HAMT node layout")
+}
+
+/// Allocates a node with no live entries or children and one reference.
+fn allocate<K, V>(datamap: u32, nodemap: u32, ecap: u32, ccap: u32) -> NonNull<Head> {
+    let l = layout::<K, V>(ecap, ccap);
+    // SAFETY: `l` has a non-zero size (it contains a `Head`).
+    let p = unsafe { alloc::alloc(l) }.cast::<Head>();
+    let Some(p) = NonNull::new(p) else {
+        alloc::handle_alloc_error(l)
+    };
+    // SAFETY: `p` is a fresh allocation of `l`, which starts with a `Head` at offset 0 and is
+    // aligned for it.
+    unsafe { p.as_ptr().write(Head::new(datamap, nodemap, ecap, ccap)) };
+    p
+}
+
+/// Drops the live children and entries of the node at `p`, then frees it.
+///
+/// # Safety
+/// `p` came from [`allocate`] with the `K`, `V` of this call, its `elen`/`clen` first entries and
+/// children are initialised, and no other handle or reference to it is used afterwards.
+unsafe fn destroy<K, V>(p: NonNull<Head>) {
+    let h = p.as_ptr();
+    // SAFETY: `h` is valid (caller); nothing else accesses it.
+    let (elen, clen, ecap, ccap) = unsafe { ((*h).elen, (*h).clen, (*h).ecap, (*h).ccap) };
+    let base = h.cast::<u8>();
+    // SAFETY: the children array starts at `CHILDREN_AT` inside the allocation and its first
+    // `clen` elements are initialised (caller); they are dropped once, here.
+    unsafe {
+        let c = base.add(CHILDREN_AT).cast::<Node<K, V>>();
+        ptr::drop_in_place(ptr::slice_from_raw_parts_mut(c, clen as usize));
+    }
+    // SAFETY: as above, for the entries array at `entries_at(ccap)`.
+    unsafe {
+        let e = base.add(entries_at::<K, V>(ccap)).cast::<Entry<K, V>>();
+        ptr::drop_in_place(ptr::slice_from_raw_parts_mut(e, elen as usize));
+    }
+    // SAFETY: the head is initialised and dropped once; the block came from `alloc` with the
+    // layout that `ecap`/`ccap` give.
+    unsafe {
+        ptr::drop_in_place(h);
+        alloc::dealloc(base, layout::<K, V>(ecap, ccap));
     }
 }
 
-/// The sub-node in slot `s`.
-#[inline(always)]
-pub(crate) fn child<K, V>(s: &Slot<K, V>) -> &Node<K, V> {
-    match s {
-        Slot::Child(c) => c,
-        _ => unreachable!("not a sub-node slot"),
+/// The empty node every empty map starts with: no allocation. Its count holds one reference of
+/// its own that is never released, so it is never freed and never unique. The alignment keeps
+/// the (empty) arrays' addresses aligned and inside the static for entries aligned up to 64.
+#[cfg(not(loopkit_loom))]
+static EMPTY: EmptyNode = EmptyNode(Head {
+    refs: AtomicUsize::new(1),
+    datamap: 0,
+    nodemap: 0,
+    elen: 0,
+    clen: 0,
+    ecap: 0,
+    ccap: 0,
+});
+
+#[cfg(not(loopkit_loom))]
+#[repr(C, align(64))]
+struct EmptyNode(Head);
+
+/// An owning, reference-counted handle to a node (a thin `Arc`).
+pub(crate) struct Node<K, V> {
+    ptr: NonNull<Head>,
+    marker: PhantomData<Entry<K, V>>,
+}
+
+// SAFETY: a `Node` shares its entries like an `Arc<[Entry<K, V>]>`: a clone on another thread
+// hands out `&K`/`&V` there (needs `Sync`) and the last handle drops them on whichever thread
+// drops it (needs `Send`). The count is atomic.
+unsafe impl<K: Send + Sync, V: Send + Sync> Send for Node<K, V> {}
+// SAFETY: as for `Send`.
+unsafe impl<K: Send + Sync, V: Send + Sync> Sync for Node<K, V> {}
+
+impl<K, V> Node<K, V> {
+    /// An empty node (the root of an empty map).
+    pub(crate) fn empty() -> Self {
+        #[cfg(not(loopkit_loom))]
+        if mem::align_of::<Entry<K, V>>() <= mem::align_of::<EmptyNode>() {
+            // Relaxed: a new handle made from the static's own reference, as in `clone`.
+            EMPTY.0.refs.fetch_add(1, Ordering::Relaxed);
+            return Node {
+                ptr: NonNull::from(&EMPTY).cast::<Head>(),
+                marker: PhantomData,
+            };
+        }
+        Builder::new(0, 0, 0, 0).finish()
+    }
+
+    #[inline(always)]
+    fn head(&self) -> &Head {
+        // SAFETY: the handle keeps the allocation alive; the head is initialised and is only
+        // written through a unique handle (`NodeMut`), which cannot coexist with `&self`.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// Records a read of the node's contents for loom's race detector (no-op otherwise).
+    #[inline(always)]
+    fn touch(&self) {
+        #[cfg(loopkit_loom)]
+        self.head().race.with(|_| ());
+    }
+
+    /// `(datamap, nodemap)`.
+    #[inline(always)]
+    pub(crate) fn maps(&self) -> (u32, u32) {
+        self.touch();
+        let h = self.head();
+        (h.datamap, h.nodemap)
+    }
+
+    /// `(entry slots, child slots)` allocated.
+    pub(crate) fn capacity(&self) -> (u32, u32) {
+        (self.head().ecap, self.head().ccap)
+    }
+
+    /// The live entries, in slot order.
+    #[inline(always)]
+    pub(crate) fn entries(&self) -> &[Entry<K, V>] {
+        let h = self.head();
+        // SAFETY: the entries array lies at `entries_at(ccap)` inside the allocation, aligned
+        // for `Entry`, and its first `elen` elements are initialised; they are only changed
+        // through a unique handle, which cannot coexist with `&self`.
+        unsafe {
+            let e = self
+                .ptr
+                .as_ptr()
+                .cast::<u8>()
+                .add(entries_at::<K, V>(h.ccap));
+            core::slice::from_raw_parts(e.cast::<Entry<K, V>>(), h.elen as usize)
+        }
+    }
+
+    /// The live children, in slot order.
+    #[inline(always)]
+    pub(crate) fn children(&self) -> &[Node<K, V>] {
+        let h = self.head();
+        // SAFETY: as in `entries`, for the children array at `CHILDREN_AT` (aligned: the head's
+        // size is a multiple of its alignment, which is a pointer's).
+        unsafe {
+            let c = self.ptr.as_ptr().cast::<u8>().add(CHILDREN_AT);
+            core::slice::from_raw_parts(c.cast::<Node<K, V>>(), h.clen as usize)
+        }
+    }
+
+    /// Whether both handles point to one node.
+    #[inline(always)]
+    pub(crate) fn ptr_eq(a: &Self, b: &Self) -> bool {
+        a.ptr == b.ptr
+    }
+
+    /// The node's address (for tests).
+    #[cfg(any(test, loopkit_fuzz))]
+    pub(crate) fn addr(&self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
+
+    /// The node for changes in place, if this handle is its only one.
+    #[inline]
+    pub(crate) fn get_mut(&mut self) -> Option<NodeMut<'_, K, V>> {
+        // Acquire: pairs with the Release `fetch_sub` in `drop` of every other handle this node
+        // had, so their reads of it happen before our writes.
+        if self.head().refs.load(Ordering::Acquire) == 1 {
+            #[cfg(loopkit_loom)]
+            self.head().race.with_mut(|_| ());
+            Some(NodeMut(self))
+        } else {
+            None
+        }
     }
 }
 
-/// A node's entries and its sub-nodes.
-type Parts<'a, K, V> = (&'a [Slot<K, V>], &'a [Slot<K, V>]);
-
-/// What a persistent remove found: what is left of the node, and the removed entry.
-type Found<'a, K, V> = (Removed<K, V>, (&'a K, &'a V));
-
-/// A node's entries and sub-nodes, without the header and any spare slots between them.
-#[inline(always)]
-fn parts<K, V>(n: &[Slot<K, V>], datamap: u32, nodemap: u32) -> Parts<'_, K, V> {
-    let nd = datamap.count_ones() as usize;
-    let nn = nodemap.count_ones() as usize;
-    (&n[1..1 + nd], &n[n.len() - nn..])
+impl<K, V> Clone for Node<K, V> {
+    #[inline]
+    fn clone(&self) -> Self {
+        // Relaxed: a handle is made from an existing one, which keeps the node alive; no
+        // other memory is published (as `Arc::clone`).
+        let old = self.head().refs.fetch_add(1, Ordering::Relaxed);
+        if old > isize::MAX as usize {
+            std::process::abort();
+        }
+        Node {
+            ptr: self.ptr,
+            marker: PhantomData,
+        }
+    }
 }
 
-/// A new exact-size node `[h] ++ a ++ x ++ b ++ c ++ y ++ d`, cloning the slices: one
-/// allocation.
-#[allow(clippy::too_many_arguments)]
-fn build<K: Clone, V: Clone>(
-    h: (u32, u32),
-    a: &[Slot<K, V>],
-    x: Option<Slot<K, V>>,
-    b: &[Slot<K, V>],
-    c: &[Slot<K, V>],
-    y: Option<Slot<K, V>>,
-    d: &[Slot<K, V>],
-) -> Node<K, V> {
-    arc_slice(
-        once(hdr(h))
-            .chain(a.iter().cloned())
-            .chain(x)
-            .chain(b.iter().cloned())
-            .chain(c.iter().cloned())
-            .chain(y)
-            .chain(d.iter().cloned()),
-    )
+impl<K, V> Drop for Node<K, V> {
+    #[inline]
+    fn drop(&mut self) {
+        self.touch();
+        // Release: our reads of the node happen before the last handle frees it; pairs with
+        // the Acquire fence below and the Acquire load in `get_mut`.
+        if self.head().refs.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        // Acquire: pairs with the Release `fetch_sub` of every other handle's drop.
+        fence(Ordering::Acquire);
+        #[cfg(loopkit_loom)]
+        self.head().race.with_mut(|_| ());
+        // SAFETY: the count went from 1 to 0, so this was the last handle (the empty static
+        // keeps a reference of its own and never gets here); the node came from `allocate`,
+        // its live slots are initialised, and nothing uses it after this.
+        unsafe { destroy::<K, V>(self.ptr) }
+    }
 }
 
-/// Moves a slot out, leaving a placeholder.
-fn mv<K, V>(s: &mut Slot<K, V>) -> Slot<K, V> {
-    mem::replace(s, hdr(HOLE))
+/// A node being filled: entries and children are appended in slot order. Dropping an
+/// unfinished builder (a panicking `Clone`) drops what it holds and frees the node.
+pub(crate) struct Builder<K, V> {
+    ptr: NonNull<Head>,
+    marker: PhantomData<Entry<K, V>>,
 }
 
-/// A new exact-size node `[h] ++ a ++ x ++ b ++ c`, moving the slots out of the (disjoint)
-/// slices, which are left holding placeholders: one allocation, no user code.
-fn rebuild_moved<K, V>(
-    h: (u32, u32),
-    a: &mut [Slot<K, V>],
-    x: Option<Slot<K, V>>,
-    b: &mut [Slot<K, V>],
-    c: &mut [Slot<K, V>],
-) -> Node<K, V> {
-    arc_slice(
-        once(hdr(h))
-            .chain(a.iter_mut().map(mv))
-            .chain(x)
-            .chain(b.iter_mut().map(mv))
-            .chain(c.iter_mut().map(mv)),
-    )
+impl<K, V> Builder<K, V> {
+    /// A node with the given bitmaps and room for exactly `ecap` entries and `ccap` children.
+    #[inline]
+    pub(crate) fn new(datamap: u32, nodemap: u32, ecap: usize, ccap: usize) -> Self {
+        let (ecap, ccap) = (u32::try_from(ecap), u32::try_from(ccap));
+        let (Ok(ecap), Ok(ccap)) = (ecap, ccap) else {
+            panic!("HAMT collision node too large")
+        };
+        Builder {
+            ptr: allocate::<K, V>(datamap, nodemap, ecap, ccap),
+            marker: PhantomData,
+        }
+    }
+
+    fn head(&mut self) -> &mut Head {
+        // SAFETY: the builder owns the fresh node alone; the head is initialised.
+        unsafe { self.ptr.as_mut() }
+    }
+
+    /// Appends an entry.
+    #[inline]
+    pub(crate) fn entry(&mut self, e: Entry<K, V>) {
+        let (elen, ecap, ccap) = {
+            let h = self.head();
+            (h.elen, h.ecap, h.ccap)
+        };
+        assert!(elen < ecap, "HAMT builder: entry array full");
+        // SAFETY: slot `elen < ecap` of the entries array is inside the allocation and
+        // uninitialised; counting it live right after the write keeps `destroy` exact.
+        unsafe {
+            let at = self.ptr.as_ptr().cast::<u8>().add(entries_at::<K, V>(ccap));
+            at.cast::<Entry<K, V>>().add(elen as usize).write(e);
+        }
+        self.head().elen = elen + 1;
+    }
+
+    /// Appends clones of `es`.
+    #[inline]
+    pub(crate) fn clone_entries(&mut self, es: &[Entry<K, V>])
+    where
+        K: Clone,
+        V: Clone,
+    {
+        for e in es {
+            self.entry(e.clone());
+        }
+    }
+
+    /// Appends a child.
+    #[inline]
+    pub(crate) fn child(&mut self, c: Node<K, V>) {
+        let (clen, ccap) = {
+            let h = self.head();
+            (h.clen, h.ccap)
+        };
+        assert!(clen < ccap, "HAMT builder: child array full");
+        // SAFETY: slot `clen < ccap` of the children array is inside the allocation and
+        // uninitialised; it is counted live right after the write.
+        unsafe {
+            let at = self.ptr.as_ptr().cast::<u8>().add(CHILDREN_AT);
+            at.cast::<Node<K, V>>().add(clen as usize).write(c);
+        }
+        self.head().clen = clen + 1;
+    }
+
+    /// Appends new handles to `cs`.
+    #[inline]
+    pub(crate) fn clone_children(&mut self, cs: &[Node<K, V>]) {
+        for c in cs {
+            self.child(c.clone());
+        }
+    }
+
+    /// The finished node.
+    #[inline]
+    pub(crate) fn finish(self) -> Node<K, V> {
+        let n = Node {
+            ptr: self.ptr,
+            marker: PhantomData,
+        };
+        mem::forget(self);
+        n
+    }
 }
 
-/// Most spare slots an in-place remove leaves in a node before it shrinks the node.
-pub(crate) const MAX_SPARE: usize = 2;
-
-/// An empty node (the root of an empty map).
-pub(crate) fn empty<K, V>() -> Node<K, V> {
-    arc_slice(once(hdr(HOLE)))
+impl<K, V> Drop for Builder<K, V> {
+    fn drop(&mut self) {
+        // SAFETY: the builder owns the node alone; its live slots are initialised.
+        unsafe { destroy::<K, V>(self.ptr) }
+    }
 }
 
-/// The canonical sub-tree at `depth` for two entries with hashes `h0` and `h1`. No user code.
-fn pair<K, V>(depth: u32, h0: u64, e0: (K, V), h1: u64, e1: (K, V)) -> Node<K, V> {
+/// A node that this handle owns alone, for changes in place.
+pub(crate) struct NodeMut<'a, K, V>(&'a mut Node<K, V>);
+
+impl<K, V> NodeMut<'_, K, V> {
+    fn head(&mut self) -> &mut Head {
+        // SAFETY: the handle is the only one (checked in `get_mut`) and is borrowed mutably.
+        unsafe { self.0.ptr.as_mut() }
+    }
+
+    fn base(&self) -> *mut u8 {
+        self.0.ptr.as_ptr().cast::<u8>()
+    }
+
+    fn entries_ptr(&mut self) -> *mut Entry<K, V> {
+        let ccap = self.head().ccap;
+        // SAFETY: the entries array lies inside the allocation at this offset.
+        unsafe { self.base().add(entries_at::<K, V>(ccap)).cast() }
+    }
+
+    fn children_ptr(&mut self) -> *mut Node<K, V> {
+        // SAFETY: the children array lies inside the allocation at this offset.
+        unsafe { self.base().add(CHILDREN_AT).cast() }
+    }
+
+    /// `(datamap, nodemap)`.
+    #[inline]
+    pub(crate) fn maps(&self) -> (u32, u32) {
+        self.0.maps()
+    }
+
+    /// Sets the bitmaps.
+    #[inline]
+    pub(crate) fn set_maps(&mut self, datamap: u32, nodemap: u32) {
+        let h = self.head();
+        h.datamap = datamap;
+        h.nodemap = nodemap;
+    }
+
+    /// The live entries.
+    #[inline]
+    pub(crate) fn entries(&self) -> &[Entry<K, V>] {
+        self.0.entries()
+    }
+
+    /// The live entries, mutably.
+    #[inline]
+    pub(crate) fn entries_mut(&mut self) -> &mut [Entry<K, V>] {
+        let elen = self.head().elen as usize;
+        let e = self.entries_ptr();
+        // SAFETY: the first `elen` entries are initialised; the handle is unique and borrowed
+        // mutably for the slice's lifetime.
+        unsafe { core::slice::from_raw_parts_mut(e, elen) }
+    }
+
+    /// `(live entries, live children)`.
+    #[inline]
+    pub(crate) fn lens(&mut self) -> (usize, usize) {
+        let h = self.head();
+        (h.elen as usize, h.clen as usize)
+    }
+
+    /// Child `t`, mutably (for the descent).
+    #[inline]
+    pub(crate) fn child_mut(&mut self, t: usize) -> &mut Node<K, V> {
+        let clen = self.head().clen as usize;
+        assert!(t < clen, "HAMT: child index out of range");
+        let c = self.children_ptr();
+        // SAFETY: `t < clen`: an initialised child; unique handle, borrowed mutably.
+        unsafe { &mut *c.add(t) }
+    }
+
+    /// Moves the node to a new allocation with `ecap` entry and `ccap` child slots (at least the
+    /// live counts). No user code.
+    fn resize(&mut self, ecap: u32, ccap: u32) {
+        let (datamap, nodemap) = self.maps();
+        let (elen, clen) = {
+            let h = self.head();
+            (h.elen, h.clen)
+        };
+        debug_assert!(elen <= ecap && clen <= ccap);
+        let new = allocate::<K, V>(datamap, nodemap, ecap, ccap);
+        let (old_e, old_c) = (self.entries_ptr(), self.children_ptr());
+        let old = self.0.ptr;
+        let (oldecap, oldccap) = (self.head().ecap, self.head().ccap);
+        // SAFETY: the new node has room for `elen` entries and `clen` children; the old ones are
+        // moved bit for bit (the new node counts them live, the old one is freed without
+        // dropping them); the old node is unique, so no other handle sees it go.
+        unsafe {
+            let nb = new.as_ptr().cast::<u8>();
+            let ne = nb.add(entries_at::<K, V>(ccap)).cast::<Entry<K, V>>();
+            let nc = nb.add(CHILDREN_AT).cast::<Node<K, V>>();
+            ptr::copy_nonoverlapping(old_e, ne, elen as usize);
+            ptr::copy_nonoverlapping(old_c, nc, clen as usize);
+            (*new.as_ptr()).elen = elen;
+            (*new.as_ptr()).clen = clen;
+            ptr::drop_in_place(old.as_ptr());
+            alloc::dealloc(old.as_ptr().cast(), layout::<K, V>(oldecap, oldccap));
+        }
+        self.0.ptr = new;
+    }
+
+    /// Inserts `e` at entry index `i`, growing the entry array by one slot if it is full.
+    pub(crate) fn insert_entry(&mut self, i: usize, e: Entry<K, V>) {
+        let h = self.head();
+        let (elen, ecap, ccap) = (h.elen, h.ecap, h.ccap);
+        assert!(i <= elen as usize, "HAMT: entry index out of range");
+        if elen == ecap {
+            self.resize(ecap + 1, ccap);
+        }
+        let p = self.entries_ptr();
+        // SAFETY: `elen < ecap` now: shift `i..elen` up by one inside the array, then fill `i`.
+        unsafe {
+            ptr::copy(p.add(i), p.add(i + 1), elen as usize - i);
+            p.add(i).write(e);
+        }
+        self.head().elen = elen + 1;
+    }
+
+    /// Removes and returns entry `i`; its slot becomes spare.
+    pub(crate) fn remove_entry(&mut self, i: usize) -> Entry<K, V> {
+        let elen = self.head().elen as usize;
+        assert!(i < elen, "HAMT: entry index out of range");
+        let p = self.entries_ptr();
+        // SAFETY: `i < elen`: read the entry out, close the gap; it is no longer counted live.
+        let e = unsafe {
+            let e = p.add(i).read();
+            ptr::copy(p.add(i + 1), p.add(i), elen - i - 1);
+            e
+        };
+        self.head().elen = elen as u32 - 1;
+        e
+    }
+
+    /// Inserts `c` at child index `t`, growing the child array by one slot if it is full.
+    pub(crate) fn insert_child(&mut self, t: usize, c: Node<K, V>) {
+        let h = self.head();
+        let (clen, ecap, ccap) = (h.clen, h.ecap, h.ccap);
+        assert!(t <= clen as usize, "HAMT: child index out of range");
+        if clen == ccap {
+            self.resize(ecap, ccap + 1);
+        }
+        let p = self.children_ptr();
+        // SAFETY: `clen < ccap` now: shift `t..clen` up by one, then fill `t`.
+        unsafe {
+            ptr::copy(p.add(t), p.add(t + 1), clen as usize - t);
+            p.add(t).write(c);
+        }
+        self.head().clen = clen + 1;
+    }
+
+    /// Removes and returns child `t`; its slot becomes spare.
+    pub(crate) fn remove_child(&mut self, t: usize) -> Node<K, V> {
+        let clen = self.head().clen as usize;
+        assert!(t < clen, "HAMT: child index out of range");
+        let p = self.children_ptr();
+        // SAFETY: `t < clen`: read the child out, close the gap; it is no longer counted live.
+        let c = unsafe {
+            let c = p.add(t).read();
+            ptr::copy(p.add(t + 1), p.add(t), clen - t - 1);
+            c
+        };
+        self.head().clen = clen as u32 - 1;
+        c
+    }
+
+    /// Shrinks the node to its live counts if either array has more than [`MAX_SPARE`] spare
+    /// slots.
+    pub(crate) fn trim(&mut self) {
+        let h = self.head();
+        let (elen, clen, ecap, ccap) = (h.elen, h.clen, h.ecap, h.ccap);
+        if ecap - elen > MAX_SPARE || ccap - clen > MAX_SPARE {
+            self.resize(elen, clen);
+        }
+    }
+}
+
+/// The canonical sub-tree at `depth` for two entries with different keys. No user code.
+fn pair<K, V>(depth: u32, e0: Entry<K, V>, e1: Entry<K, V>) -> Node<K, V> {
     if depth == LEVELS {
-        return arc_slice([hdr(HOLE), Slot::Entry(e0.0, e0.1), Slot::Entry(e1.0, e1.1)]);
+        let mut b = Builder::new(0, 0, 2, 0);
+        b.entry(e0);
+        b.entry(e1);
+        return b.finish();
     }
-    let (b0, b1) = (bit_at(h0, depth), bit_at(h1, depth));
+    let (b0, b1) = (bit_at(e0.hash, depth), bit_at(e1.hash, depth));
     if b0 == b1 {
-        let sub = pair(depth + 1, h0, e0, h1, e1);
-        return arc_slice([hdr((0, b0)), Slot::Child(sub)]);
+        let sub = pair(depth + 1, e0, e1);
+        let mut b = Builder::new(0, b0, 0, 1);
+        b.child(sub);
+        return b.finish();
     }
     let (e0, e1) = if b0 < b1 { (e0, e1) } else { (e1, e0) };
-    arc_slice([
-        hdr((b0 | b1, 0)),
-        Slot::Entry(e0.0, e0.1),
-        Slot::Entry(e1.0, e1.1),
-    ])
+    let mut b = Builder::new(b0 | b1, 0, 2, 0);
+    b.entry(e0);
+    b.entry(e1);
+    b.finish()
 }
 
-/// Looks `key` up below `node`.
+/// Looks `key` (hash `hash`) up below `node`.
+///
+/// The x86-64 baseline has no `popcnt` instruction, and `count_ones` then costs about 20
+/// instructions a level; where the CPU has it (detected once, cached by std), the lookup runs
+/// in a copy compiled with it.
 #[inline]
-pub(crate) fn get<'a, K, V, Q>(
-    mut node: &'a [Slot<K, V>],
+pub(crate) fn get<'a, K, V, Q>(node: &'a Node<K, V>, hash: u64, key: &Q) -> Option<&'a Entry<K, V>>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    if std::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the only obligation of a `target_feature` function is that the CPU has the
+        // feature, which was just checked.
+        return unsafe { get_popcnt(node, hash, key) };
+    }
+    get_impl(node, hash, key)
+}
+
+/// [`get_impl`] compiled with `popcnt`.
+///
+/// # Safety
+/// The CPU supports `popcnt`.
+#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+#[target_feature(enable = "popcnt")]
+unsafe fn get_popcnt<'a, K, V, Q>(
+    node: &'a Node<K, V>,
     hash: u64,
     key: &Q,
-) -> Option<(&'a K, &'a V)>
+) -> Option<&'a Entry<K, V>>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    get_impl(node, hash, key)
+}
+
+/// The lookup loop.
+#[inline(always)]
+fn get_impl<'a, K, V, Q>(mut node: &'a Node<K, V>, hash: u64, key: &Q) -> Option<&'a Entry<K, V>>
 where
     K: Borrow<Q>,
     Q: Eq + ?Sized,
 {
     let mut depth = 0;
-    loop {
-        if depth == LEVELS {
-            return node[1..].iter().map(entry).find(|e| e.0.borrow() == key);
-        }
-        let (datamap, nodemap) = header(node);
+    while depth < LEVELS {
+        let (datamap, nodemap) = node.maps();
         let bit = bit_at(hash, depth);
         if datamap & bit != 0 {
-            let e = entry(&node[1 + index(datamap, bit)]);
-            return if e.0.borrow() == key { Some(e) } else { None };
+            let e = &node.entries()[index(datamap, bit)];
+            return if e.is(hash, key) { Some(e) } else { None };
         }
         if nodemap & bit == 0 {
             return None;
         }
-        node = child(&node[node.len() - 1 - index(nodemap, bit)]);
+        node = &node.children()[index(nodemap, bit)];
         depth += 1;
     }
+    node.entries().iter().find(|e| e.is(hash, key))
 }
 
 /// Structural equality; sub-trees shared by pointer are skipped.
 pub(crate) fn eq_tree<K: Eq, V: PartialEq>(a: &Node<K, V>, b: &Node<K, V>, depth: u32) -> bool {
-    if Arc::ptr_eq(a, b) {
+    if Node::ptr_eq(a, b) {
         return true;
     }
-    let (datamap, nodemap) = header(a);
-    if header(b) != (datamap, nodemap) {
+    if a.maps() != b.maps() {
+        return false;
+    }
+    let (ea, eb) = (a.entries(), b.entries());
+    let (ca, cb) = (a.children(), b.children());
+    if ea.len() != eb.len() || ca.len() != cb.len() {
         return false;
     }
     if depth == LEVELS {
-        return a.len() == b.len()
-            && a[1..]
-                .iter()
-                .map(entry)
-                .all(|(k, v)| b[1..].iter().map(entry).any(|(k2, v2)| k == k2 && v == v2));
+        return ea.iter().all(|x| {
+            eb.iter()
+                .any(|y| x.is(y.hash, &y.key) && x.value == y.value)
+        });
     }
-    let (ea, ka) = parts(a, datamap, nodemap);
-    let (eb, kb) = parts(b, datamap, nodemap);
-    ea.iter().zip(eb).all(|(x, y)| {
-        let ((k, v), (k2, v2)) = (entry(x), entry(y));
-        k == k2 && v == v2
-    }) && ka
-        .iter()
-        .zip(kb)
-        .all(|(x, y)| eq_tree(child(x), child(y), depth + 1))
+    ea.iter()
+        .zip(eb)
+        .all(|(x, y)| x.is(y.hash, &y.key) && x.value == y.value)
+        && ca.iter().zip(cb).all(|(x, y)| eq_tree(x, y, depth + 1))
 }
+
+/// What a persistent remove found: what is left of the node, and the removed entry.
+pub(crate) type Found<'a, K, V> = (Removed<K, V>, &'a Entry<K, V>);
 
 /// What a persistent remove left of a node.
 pub(crate) enum Removed<K, V> {
     /// The node, still holding two or more entries (or the root).
     Node(Node<K, V>),
     /// The node is down to this one entry, which belongs inline in its parent.
-    Single(K, V),
+    Single(Entry<K, V>),
 }
 
 /// Persistent insert below `n`. `None` when `key` is present and `same(old, &value)` holds
 /// (nothing changes); otherwise the new node and a reference to the replaced value, if any.
-pub(crate) fn inserted<'a, K, V, S, F>(
-    n: &'a [Slot<K, V>],
+#[inline]
+pub(crate) fn inserted<K, V, F>(
+    n: &Node<K, V>,
     depth: u32,
     hash: u64,
     key: K,
     value: V,
-    hasher: &S,
     same: F,
-) -> Option<(Node<K, V>, Option<&'a V>)>
+) -> Option<(Node<K, V>, Option<&V>)>
 where
-    K: Hash + Eq + Clone,
+    K: Eq + Clone,
     V: Clone,
-    S: BuildHasher,
     F: FnOnce(&V, &V) -> bool,
 {
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    if std::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the only obligation of a `target_feature` function is that the CPU has the
+        // feature, which was just checked.
+        return unsafe { inserted_popcnt(n, depth, hash, key, value, same) };
+    }
+    inserted_impl::<false, _, _, _>(n, depth, hash, key, value, same)
+}
+
+/// [`inserted_impl`] compiled with `popcnt` (see [`get`]).
+///
+/// # Safety
+/// The CPU supports `popcnt`.
+#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+#[target_feature(enable = "popcnt")]
+unsafe fn inserted_popcnt<K, V, F>(
+    n: &Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: K,
+    value: V,
+    same: F,
+) -> Option<(Node<K, V>, Option<&V>)>
+where
+    K: Eq + Clone,
+    V: Clone,
+    F: FnOnce(&V, &V) -> bool,
+{
+    inserted_impl::<true, _, _, _>(n, depth, hash, key, value, same)
+}
+
+/// One level down: the `popcnt` copy stays in the `popcnt` copy without detecting again.
+#[inline]
+fn inserted_rec<const P: bool, K, V, F>(
+    n: &Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: K,
+    value: V,
+    same: F,
+) -> Option<(Node<K, V>, Option<&V>)>
+where
+    K: Eq + Clone,
+    V: Clone,
+    F: FnOnce(&V, &V) -> bool,
+{
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    if P {
+        // SAFETY: `P` is true only in the body as compiled into `inserted_popcnt`, which runs
+        // only where the CPU has `popcnt`.
+        return unsafe { inserted_popcnt(n, depth, hash, key, value, same) };
+    }
+    inserted_impl::<P, _, _, _>(n, depth, hash, key, value, same)
+}
+
+/// The body of [`inserted`].
+#[inline(always)]
+fn inserted_impl<const P: bool, K, V, F>(
+    n: &Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: K,
+    value: V,
+    same: F,
+) -> Option<(Node<K, V>, Option<&V>)>
+where
+    K: Eq + Clone,
+    V: Clone,
+    F: FnOnce(&V, &V) -> bool,
+{
+    let (es, cs) = (n.entries(), n.children());
     if depth == LEVELS {
-        return Some(match n[1..].iter().position(|s| *entry(s).0 == key) {
+        let i = es.iter().position(|e| e.is(hash, &key));
+        let mut b = Builder::new(0, 0, es.len() + usize::from(i.is_none()), 0);
+        let old = match i {
             Some(i) => {
-                let (k, v) = entry(&n[1 + i]);
-                if same(v, &value) {
+                let e = &es[i];
+                if same(&e.value, &value) {
                     return None;
                 }
-                let e = Some(Slot::Entry(k.clone(), value));
-                (
-                    build(HOLE, &n[1..1 + i], e, &n[2 + i..], &[], None, &[]),
-                    Some(v),
-                )
+                b.clone_entries(&es[..i]);
+                b.entry(Entry {
+                    hash,
+                    key: e.key.clone(),
+                    value,
+                });
+                b.clone_entries(&es[i + 1..]);
+                Some(&e.value)
             }
             None => {
-                let e = Some(Slot::Entry(key, value));
-                (build(HOLE, &n[1..], e, &[], &[], None, &[]), None)
+                b.clone_entries(es);
+                b.entry(Entry { hash, key, value });
+                None
             }
-        });
+        };
+        return Some((b.finish(), old));
     }
-    let (datamap, nodemap) = header(n);
-    let (ents, kids) = parts(n, datamap, nodemap);
+    let (datamap, nodemap) = n.maps();
     let bit = bit_at(hash, depth);
     if datamap & bit != 0 {
         let r = index(datamap, bit);
-        let (k, v) = entry(&ents[r]);
-        if *k == key {
-            if same(v, &value) {
+        let e = &es[r];
+        if e.is(hash, &key) {
+            if same(&e.value, &value) {
                 return None;
             }
-            let e = Some(Slot::Entry(k.clone(), value));
-            let node = build(
-                (datamap, nodemap),
-                &ents[..r],
-                e,
-                &ents[r + 1..],
-                kids,
-                None,
-                &[],
-            );
-            return Some((node, Some(v)));
+            let mut b = Builder::new(datamap, nodemap, es.len(), cs.len());
+            b.clone_entries(&es[..r]);
+            b.entry(Entry {
+                hash,
+                key: e.key.clone(),
+                value,
+            });
+            b.clone_entries(&es[r + 1..]);
+            b.clone_children(cs);
+            return Some((b.finish(), Some(&e.value)));
         }
-        let h0 = hash_key(hasher, k);
-        let e0 = (k.clone(), v.clone());
-        let sub = Some(Slot::Child(pair(depth + 1, h0, e0, hash, (key, value))));
-        // Sub-nodes are reversed: the new one goes before the `c` with lower slots.
-        let t = kids.len() - index(nodemap, bit);
-        let h = (datamap ^ bit, nodemap | bit);
-        let node = build(
-            h,
-            &ents[..r],
-            None,
-            &ents[r + 1..],
-            &kids[..t],
-            sub,
-            &kids[t..],
-        );
-        return Some((node, None));
+        let sub = pair(depth + 1, e.clone(), Entry { hash, key, value });
+        let t = index(nodemap, bit);
+        let mut b = Builder::new(datamap ^ bit, nodemap | bit, es.len() - 1, cs.len() + 1);
+        b.clone_entries(&es[..r]);
+        b.clone_entries(&es[r + 1..]);
+        b.clone_children(&cs[..t]);
+        b.child(sub);
+        b.clone_children(&cs[t..]);
+        return Some((b.finish(), None));
     }
     if nodemap & bit != 0 {
-        let t = kids.len() - 1 - index(nodemap, bit);
-        let (sub, old) = inserted(child(&kids[t]), depth + 1, hash, key, value, hasher, same)?;
-        let sub = Some(Slot::Child(sub));
-        let node = build(
-            (datamap, nodemap),
-            ents,
-            None,
-            &[],
-            &kids[..t],
-            sub,
-            &kids[t + 1..],
-        );
-        return Some((node, old));
+        let t = index(nodemap, bit);
+        let (sub, old) = inserted_rec::<P, _, _, _>(&cs[t], depth + 1, hash, key, value, same)?;
+        let mut b = Builder::new(datamap, nodemap, es.len(), cs.len());
+        b.clone_entries(es);
+        b.clone_children(&cs[..t]);
+        b.child(sub);
+        b.clone_children(&cs[t + 1..]);
+        return Some((b.finish(), old));
     }
     let r = index(datamap, bit);
-    let e = Some(Slot::Entry(key, value));
-    let node = build(
-        (datamap | bit, nodemap),
-        &ents[..r],
-        e,
-        &ents[r..],
-        kids,
-        None,
-        &[],
-    );
-    Some((node, None))
+    let mut b = Builder::new(datamap | bit, nodemap, es.len() + 1, cs.len());
+    b.clone_entries(&es[..r]);
+    b.entry(Entry { hash, key, value });
+    b.clone_entries(&es[r..]);
+    b.clone_children(cs);
+    Some((b.finish(), None))
 }
 
-/// Insert below `node` in place where this map owns the node alone (`Arc::get_mut`), through a
-/// persistent copy of the sub-tree where it is shared.
-pub(crate) fn insert_mut<K, V, S>(
+/// Insert below `node` in place where this handle owns the node alone, through a persistent
+/// copy of the sub-tree where it is shared. Uniqueness is checked at every level: a node owned
+/// alone may still hold a child that another map shares.
+#[inline]
+pub(crate) fn insert_mut<K, V>(
     node: &mut Node<K, V>,
     depth: u32,
     hash: u64,
     key: K,
     value: V,
-    hasher: &S,
 ) -> Option<V>
 where
-    K: Hash + Eq + Clone,
+    K: Eq + Clone,
     V: Clone,
-    S: BuildHasher,
+{
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    if std::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the only obligation of a `target_feature` function is that the CPU has the
+        // feature, which was just checked.
+        return unsafe { insert_mut_popcnt(node, depth, hash, key, value) };
+    }
+    insert_mut_impl::<false, _, _>(node, depth, hash, key, value)
+}
+
+/// [`insert_mut_impl`] compiled with `popcnt` (see [`get`]).
+///
+/// # Safety
+/// The CPU supports `popcnt`.
+#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+#[target_feature(enable = "popcnt")]
+unsafe fn insert_mut_popcnt<K, V>(
+    node: &mut Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: K,
+    value: V,
+) -> Option<V>
+where
+    K: Eq + Clone,
+    V: Clone,
+{
+    insert_mut_impl::<true, _, _>(node, depth, hash, key, value)
+}
+
+/// One level down: the `popcnt` copy stays in the `popcnt` copy without detecting again.
+#[inline]
+fn insert_mut_rec<const P: bool, K, V>(
+    node: &mut Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: K,
+    value: V,
+) -> Option<V>
+where
+    K: Eq + Clone,
+    V: Clone,
+{
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    if P {
+        // SAFETY: `P` is true only in the body as compiled into `insert_mut_popcnt`, which runs
+        // only where the CPU has `popcnt`.
+        return unsafe { insert_mut_popcnt(node, depth, hash, key, value) };
+    }
+    insert_mut_impl::<P, _, _>(node, depth, hash, key, value)
+}
+
+/// The body of [`insert_mut`].
+#[inline(always)]
+fn insert_mut_impl<const P: bool, K, V>(
+    node: &mut Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: K,
+    value: V,
+) -> Option<V>
+where
+    K: Eq + Clone,
+    V: Clone,
 {
     // The uniqueness check: see `docs/hamt.md` and `loom_models.rs`.
-    let Some(n) = Arc::get_mut(node) else {
-        let (new, old) = inserted(node, depth, hash, key, value, hasher, |_, _| false)
+    let Some(mut n) = node.get_mut() else {
+        let (new, old) = inserted_rec::<P, _, _, _>(node, depth, hash, key, value, |_, _| false)
             .expect("an insert that never compares values always changes the node");
         let old = old.cloned();
         *node = new;
         return old;
     };
     if depth == LEVELS {
-        if let Some(i) = n[1..].iter().position(|s| *entry(s).0 == key) {
-            let Slot::Entry(_, v) = &mut n[1 + i] else {
-                unreachable!()
-            };
-            return Some(mem::replace(v, value));
+        if let Some(e) = n.entries_mut().iter_mut().find(|e| e.is(hash, &key)) {
+            return Some(mem::replace(&mut e.value, value));
         }
-        let e = Some(Slot::Entry(key, value));
-        *node = rebuild_moved(HOLE, &mut n[1..], e, &mut [], &mut []);
+        let end = n.entries().len();
+        n.insert_entry(end, Entry { hash, key, value });
         return None;
     }
-    let (datamap, nodemap) = header(n);
+    let (datamap, nodemap) = n.maps();
     let bit = bit_at(hash, depth);
     if datamap & bit != 0 {
-        let i = 1 + index(datamap, bit);
-        if let Slot::Entry(k, v) = &mut n[i] {
-            if *k == key {
-                return Some(mem::replace(v, value));
-            }
+        let r = index(datamap, bit);
+        let e = &mut n.entries_mut()[r];
+        if e.is(hash, &key) {
+            return Some(mem::replace(&mut e.value, value));
         }
-        // Hash before changing anything: `Hash` may panic.
-        let h0 = hash_key(hasher, entry(&n[i]).0);
-        // Same number of slots: the entry at `i` becomes a sub-node at `q`, in place (spare
-        // slots, if any, shift by one and stay between the entries and the sub-nodes).
-        let q = n.len() - 1 - index(nodemap, bit);
-        let e0 = take_entry(&mut n[i]);
-        n[i..=q].rotate_left(1);
-        n[q] = Slot::Child(pair(depth + 1, h0, e0, hash, (key, value)));
-        n[0] = hdr((datamap ^ bit, nodemap | bit));
+        // No user code from here on. The entry at `r` moves into a new sub-node at `t`.
+        let t = index(nodemap, bit);
+        let e0 = n.remove_entry(r);
+        n.insert_child(t, pair(depth + 1, e0, Entry { hash, key, value }));
+        n.set_maps(datamap ^ bit, nodemap | bit);
+        n.trim();
         return None;
     }
     if nodemap & bit != 0 {
-        let j = n.len() - 1 - index(nodemap, bit);
-        let Slot::Child(c) = &mut n[j] else {
-            unreachable!()
-        };
-        return insert_mut(c, depth + 1, hash, key, value, hasher);
+        let t = index(nodemap, bit);
+        return insert_mut_rec::<P, _, _>(n.child_mut(t), depth + 1, hash, key, value);
     }
-    let nd = datamap.count_ones() as usize;
-    let nn = nodemap.count_ones() as usize;
-    let p = 1 + index(datamap, bit);
-    if n.len() > 1 + nd + nn {
-        // A spare slot at `1 + nd`: shift the later entries into it.
-        n[p..=1 + nd].rotate_right(1);
-        n[p] = Slot::Entry(key, value);
-        n[0] = hdr((datamap | bit, nodemap));
-        return None;
-    }
-    let (a, b) = n[1..].split_at_mut(p - 1);
-    *node = rebuild_moved(
-        (datamap | bit, nodemap),
-        a,
-        Some(Slot::Entry(key, value)),
-        b,
-        &mut [],
-    );
+    n.insert_entry(index(datamap, bit), Entry { hash, key, value });
+    n.set_maps(datamap | bit, nodemap);
     None
 }
 
 /// Persistent remove below `n`. `None` when `key` is absent; otherwise what is left of the node
 /// and a reference to the removed entry. A `root` never collapses to `Single`.
+#[inline]
 pub(crate) fn removed<'a, K, V, Q>(
-    n: &'a [Slot<K, V>],
+    n: &'a Node<K, V>,
     depth: u32,
     hash: u64,
     key: &Q,
@@ -489,154 +1061,274 @@ where
     V: Clone,
     Q: Eq + ?Sized,
 {
-    if depth == LEVELS {
-        let i = 1 + n[1..].iter().position(|s| entry(s).0.borrow() == key)?;
-        let out = if n.len() == 3 {
-            let (k, v) = entry(&n[3 - i]);
-            Removed::Single(k.clone(), v.clone())
-        } else {
-            Removed::Node(build(HOLE, &n[1..i], None, &n[i + 1..], &[], None, &[]))
-        };
-        return Some((out, entry(&n[i])));
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    if std::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the only obligation of a `target_feature` function is that the CPU has the
+        // feature, which was just checked.
+        return unsafe { removed_popcnt(n, depth, hash, key, root) };
     }
-    let (datamap, nodemap) = header(n);
-    let (ents, kids) = parts(n, datamap, nodemap);
+    removed_impl::<false, _, _, _>(n, depth, hash, key, root)
+}
+
+/// [`removed_impl`] compiled with `popcnt` (see [`get`]).
+///
+/// # Safety
+/// The CPU supports `popcnt`.
+#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+#[target_feature(enable = "popcnt")]
+unsafe fn removed_popcnt<'a, K, V, Q>(
+    n: &'a Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: &Q,
+    root: bool,
+) -> Option<Found<'a, K, V>>
+where
+    K: Borrow<Q> + Clone,
+    V: Clone,
+    Q: Eq + ?Sized,
+{
+    removed_impl::<true, _, _, _>(n, depth, hash, key, root)
+}
+
+/// One level down: the `popcnt` copy stays in the `popcnt` copy without detecting again.
+#[inline]
+fn removed_rec<'a, const P: bool, K, V, Q>(
+    n: &'a Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: &Q,
+    root: bool,
+) -> Option<Found<'a, K, V>>
+where
+    K: Borrow<Q> + Clone,
+    V: Clone,
+    Q: Eq + ?Sized,
+{
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    if P {
+        // SAFETY: `P` is true only in the body as compiled into `removed_popcnt`, which runs
+        // only where the CPU has `popcnt`.
+        return unsafe { removed_popcnt(n, depth, hash, key, root) };
+    }
+    removed_impl::<P, _, _, _>(n, depth, hash, key, root)
+}
+
+/// The body of [`removed`].
+#[inline(always)]
+fn removed_impl<'a, const P: bool, K, V, Q>(
+    n: &'a Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: &Q,
+    root: bool,
+) -> Option<Found<'a, K, V>>
+where
+    K: Borrow<Q> + Clone,
+    V: Clone,
+    Q: Eq + ?Sized,
+{
+    let (es, cs) = (n.entries(), n.children());
+    if depth == LEVELS {
+        let i = es.iter().position(|e| e.is(hash, key))?;
+        let out = if es.len() == 2 {
+            Removed::Single(es[1 - i].clone())
+        } else {
+            let mut b = Builder::new(0, 0, es.len() - 1, 0);
+            b.clone_entries(&es[..i]);
+            b.clone_entries(&es[i + 1..]);
+            Removed::Node(b.finish())
+        };
+        return Some((out, &es[i]));
+    }
+    let (datamap, nodemap) = n.maps();
     let bit = bit_at(hash, depth);
     if datamap & bit != 0 {
         let r = index(datamap, bit);
-        let e = entry(&ents[r]);
-        if e.0.borrow() != key {
+        let e = &es[r];
+        if !e.is(hash, key) {
             return None;
         }
-        let out = if !root && ents.len() == 2 && kids.is_empty() {
-            let (k, v) = entry(&ents[1 - r]);
-            Removed::Single(k.clone(), v.clone())
+        let out = if !root && es.len() == 2 && cs.is_empty() {
+            Removed::Single(es[1 - r].clone())
         } else {
-            let h = (datamap ^ bit, nodemap);
-            Removed::Node(build(h, &ents[..r], None, &ents[r + 1..], kids, None, &[]))
+            let mut b = Builder::new(datamap ^ bit, nodemap, es.len() - 1, cs.len());
+            b.clone_entries(&es[..r]);
+            b.clone_entries(&es[r + 1..]);
+            b.clone_children(cs);
+            Removed::Node(b.finish())
         };
         return Some((out, e));
     }
     if nodemap & bit == 0 {
         return None;
     }
-    let t = kids.len() - 1 - index(nodemap, bit);
-    let (r, e) = removed(child(&kids[t]), depth + 1, hash, key, false)?;
+    let t = index(nodemap, bit);
+    let (r, e) = removed_rec::<P, _, _, _>(&cs[t], depth + 1, hash, key, false)?;
     let out = match r {
         Removed::Node(sub) => {
-            let sub = Some(Slot::Child(sub));
-            let h = (datamap, nodemap);
-            Removed::Node(build(h, ents, None, &[], &kids[..t], sub, &kids[t + 1..]))
+            let mut b = Builder::new(datamap, nodemap, es.len(), cs.len());
+            b.clone_entries(es);
+            b.clone_children(&cs[..t]);
+            b.child(sub);
+            b.clone_children(&cs[t + 1..]);
+            Removed::Node(b.finish())
         }
-        Removed::Single(k, v) if !root && ents.is_empty() && kids.len() == 1 => {
-            Removed::Single(k, v)
-        }
-        Removed::Single(k, v) => {
+        Removed::Single(s) if !root && es.is_empty() && cs.len() == 1 => Removed::Single(s),
+        Removed::Single(s) => {
             let dm = datamap | bit;
             let p = index(dm, bit);
-            let e = Some(Slot::Entry(k, v));
-            let h = (dm, nodemap ^ bit);
-            Removed::Node(build(
-                h,
-                &ents[..p],
-                e,
-                &ents[p..],
-                &kids[..t],
-                None,
-                &kids[t + 1..],
-            ))
+            let mut b = Builder::new(dm, nodemap ^ bit, es.len() + 1, cs.len() - 1);
+            b.clone_entries(&es[..p]);
+            b.entry(s);
+            b.clone_entries(&es[p..]);
+            b.clone_children(&cs[..t]);
+            b.clone_children(&cs[t + 1..]);
+            Removed::Node(b.finish())
         }
     };
     Some((out, e))
 }
 
-/// In-place remove below `node` (persistent where shared). Returns the removed entry and, when
-/// this non-root node is left with a single entry, that entry, which the caller must inline.
-#[allow(clippy::type_complexity)]
+/// What an in-place remove returns: the removed entry and, when the (non-root) node is left
+/// with a single entry, that entry, which the caller must inline.
+pub(crate) type RemovedMut<K, V> = (Entry<K, V>, Option<Entry<K, V>>);
+
+/// In-place remove below `node` (persistent where shared, checked at every level).
+#[inline]
 pub(crate) fn remove_mut<K, V, Q>(
     node: &mut Node<K, V>,
     depth: u32,
     hash: u64,
     key: &Q,
     root: bool,
-) -> Option<((K, V), Option<(K, V)>)>
+) -> Option<RemovedMut<K, V>>
+where
+    K: Borrow<Q> + Clone,
+    V: Clone,
+    Q: Eq + ?Sized,
+{
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    if std::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the only obligation of a `target_feature` function is that the CPU has the
+        // feature, which was just checked.
+        return unsafe { remove_mut_popcnt(node, depth, hash, key, root) };
+    }
+    remove_mut_impl::<false, _, _, _>(node, depth, hash, key, root)
+}
+
+/// [`remove_mut_impl`] compiled with `popcnt` (see [`get`]).
+///
+/// # Safety
+/// The CPU supports `popcnt`.
+#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+#[target_feature(enable = "popcnt")]
+unsafe fn remove_mut_popcnt<K, V, Q>(
+    node: &mut Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: &Q,
+    root: bool,
+) -> Option<RemovedMut<K, V>>
+where
+    K: Borrow<Q> + Clone,
+    V: Clone,
+    Q: Eq + ?Sized,
+{
+    remove_mut_impl::<true, _, _, _>(node, depth, hash, key, root)
+}
+
+/// One level down: the `popcnt` copy stays in the `popcnt` copy without detecting again.
+#[inline]
+fn remove_mut_rec<const P: bool, K, V, Q>(
+    node: &mut Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: &Q,
+    root: bool,
+) -> Option<RemovedMut<K, V>>
+where
+    K: Borrow<Q> + Clone,
+    V: Clone,
+    Q: Eq + ?Sized,
+{
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+    if P {
+        // SAFETY: `P` is true only in the body as compiled into `remove_mut_popcnt`, which runs
+        // only where the CPU has `popcnt`.
+        return unsafe { remove_mut_popcnt(node, depth, hash, key, root) };
+    }
+    remove_mut_impl::<P, _, _, _>(node, depth, hash, key, root)
+}
+
+/// The body of [`remove_mut`].
+#[inline(always)]
+fn remove_mut_impl<const P: bool, K, V, Q>(
+    node: &mut Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: &Q,
+    root: bool,
+) -> Option<RemovedMut<K, V>>
 where
     K: Borrow<Q> + Clone,
     V: Clone,
     Q: Eq + ?Sized,
 {
     // The uniqueness check: see `docs/hamt.md` and `loom_models.rs`.
-    let Some(n) = Arc::get_mut(node) else {
-        let (r, (k, v)) = removed(node, depth, hash, key, root)?;
+    let Some(mut n) = node.get_mut() else {
+        let (r, e) = removed_rec::<P, _, _, _>(node, depth, hash, key, root)?;
         // Clone before changing anything: `Clone` may panic.
-        let out = (k.clone(), v.clone());
+        let out = e.clone();
         return Some(match r {
             Removed::Node(new) => {
                 *node = new;
                 (out, None)
             }
-            Removed::Single(k, v) => (out, Some((k, v))),
+            Removed::Single(s) => (out, Some(s)),
         });
     };
     if depth == LEVELS {
-        let i = 1 + n[1..].iter().position(|s| entry(s).0.borrow() == key)?;
-        if n.len() == 3 {
-            let other = take_entry(&mut n[3 - i]);
-            return Some((take_entry(&mut n[i]), Some(other)));
+        let i = n.entries().iter().position(|e| e.is(hash, key))?;
+        let out = n.remove_entry(i);
+        if n.entries().len() == 1 {
+            return Some((out, Some(n.remove_entry(0))));
         }
-        let out = take_entry(&mut n[i]);
-        let (a, b) = n[1..].split_at_mut(i - 1);
-        *node = rebuild_moved(HOLE, a, None, &mut b[1..], &mut []);
+        n.trim();
         return Some((out, None));
     }
-    let (datamap, nodemap) = header(n);
-    let nd = datamap.count_ones() as usize;
-    let nn = nodemap.count_ones() as usize;
+    let (datamap, nodemap) = n.maps();
     let bit = bit_at(hash, depth);
     if datamap & bit != 0 {
-        let i = 1 + index(datamap, bit);
-        if entry(&n[i]).0.borrow() != key {
+        let r = index(datamap, bit);
+        if !n.entries()[r].is(hash, key) {
             return None;
         }
-        if !root && nd == 2 && nn == 0 {
-            let other = take_entry(&mut n[3 - i]);
-            return Some((take_entry(&mut n[i]), Some(other)));
+        let out = n.remove_entry(r);
+        if !root && n.lens() == (1, 0) {
+            return Some((out, Some(n.remove_entry(0))));
         }
-        let out = take_entry(&mut n[i]);
-        let h = (datamap ^ bit, nodemap);
-        let len = n.len();
-        if len - 1 - nd - nn < MAX_SPARE {
-            // Leave the slot spare: move the placeholder to the end of the entries.
-            n[i..1 + nd].rotate_left(1);
-            n[0] = hdr(h);
-        } else {
-            let (head, kids) = n.split_at_mut(len - nn);
-            let (a, b) = head[1..1 + nd].split_at_mut(i - 1);
-            *node = rebuild_moved(h, a, None, &mut b[1..], kids);
-        }
+        n.set_maps(datamap ^ bit, nodemap);
+        n.trim();
         return Some((out, None));
     }
     if nodemap & bit == 0 {
         return None;
     }
-    let j = n.len() - 1 - index(nodemap, bit);
-    let Slot::Child(c) = &mut n[j] else {
-        unreachable!()
-    };
-    let (out, single) = remove_mut(c, depth + 1, hash, key, false)?;
+    let t = index(nodemap, bit);
+    let (out, single) = remove_mut_rec::<P, _, _, _>(n.child_mut(t), depth + 1, hash, key, false)?;
     let Some(single) = single else {
         return Some((out, None));
     };
-    if !root && nd == 0 && nn == 1 {
+    if !root && n.lens() == (0, 1) {
         // This node held only that sub-node: it is down to one entry as well.
         return Some((out, Some(single)));
     }
-    // Same number of slots: the sub-node at `j` becomes an entry at `p`, in place.
+    // The sub-node at `t` becomes an entry at `p`.
     let dm = datamap | bit;
-    let p = 1 + index(dm, bit);
-    drop(mem::replace(&mut n[j], hdr(HOLE)));
-    n[p..=j].rotate_right(1);
-    n[p] = Slot::Entry(single.0, single.1);
-    n[0] = hdr((dm, nodemap ^ bit));
+    drop(n.remove_child(t));
+    n.insert_entry(index(dm, bit), single);
+    n.set_maps(dm, nodemap ^ bit);
+    n.trim();
     Some((out, None))
 }

@@ -121,12 +121,12 @@ pub fn run(ops: &[Op]) {
             }
             Op::RemoveMut(k) => {
                 // No clone here: it would make the nodes shared and skip the in-place path.
-                let before = map.root.as_ptr();
+                let before = map.root.addr();
                 let old = map.remove_mut(&k);
                 assert_eq!(old, model.remove(&k), "remove_mut({k})");
                 if old.is_none() {
                     assert!(
-                        map.root.as_ptr() == before,
+                        map.root.addr() == before,
                         "remove_mut of an absent key copied nodes"
                     );
                 }

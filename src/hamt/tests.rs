@@ -217,24 +217,18 @@ fn assert_valid_catches_a_wrong_len() {
 #[test]
 #[should_panic(expected = "non-root node with 1 entries")]
 fn assert_valid_catches_a_one_entry_sub_node() {
-    use super::node::Slot;
-    use crate::loom::arc_slice;
+    use super::node::{hash_key, Builder, Entry};
     let m = cmap(&[ck(1, 0), ck(2, 8)]); // one sub-node at root slot 0 holding both
                                          // The same map with key 1 removed but the sub-node not pulled back into the root.
-    let child = arc_slice([
-        Slot::Header {
-            datamap: 1 << 1,
-            nodemap: 0,
-        },
-        Slot::Entry(ck(2, 8), 2),
-    ]);
-    let root = arc_slice([
-        Slot::Header {
-            datamap: 0,
-            nodemap: 1,
-        },
-        Slot::Child(child),
-    ]);
+    let mut child = Builder::new(1 << 1, 0, 1, 0);
+    child.entry(Entry {
+        hash: hash_key(&Pass, &ck(2, 8)),
+        key: ck(2, 8),
+        value: 2,
+    });
+    let mut root = Builder::new(0, 1, 0, 1);
+    root.child(child.finish());
+    let root = root.finish();
     let bad = CMap {
         root,
         len: 1,
@@ -400,13 +394,13 @@ fn thrash_at_a_boundary() {
 fn in_place_removes_leave_spare_slots_that_inserts_reuse() {
     let keys: Vec<Ck> = (0..8).map(|i| ck(i, u64::from(i))).collect(); // 8 entries in the root
     let mut m = cmap(&keys);
-    let exact = m.root.len();
-    let at = |m: &CMap| m.root.as_ptr();
+    let exact = m.root.capacity().0;
+    let at = |m: &CMap| m.root.addr();
     let p0 = at(&m);
     m.remove_mut(&keys[3]);
     m.remove_mut(&keys[5]);
     assert_eq!(
-        (m.root.len(), at(&m)),
+        (m.root.capacity().0, at(&m)),
         (exact, p0),
         "two removes in place, two spare slots"
     );
@@ -418,13 +412,13 @@ fn in_place_removes_leave_spare_slots_that_inserts_reuse() {
     assert_eq!(m.iter().count(), 6);
     m.insert_mut(keys[5], 5);
     assert_eq!(
-        (m.root.len(), at(&m)),
+        (m.root.capacity().0, at(&m)),
         (exact, p0),
         "an insert fills a spare slot in place"
     );
     m.remove_mut(&keys[5]);
     m.remove_mut(&keys[0]); // a third spare: the node shrinks to exact size
-    assert_eq!(m.root.len(), exact - 3);
+    assert_eq!(m.root.capacity().0, exact - 3);
     m.assert_valid();
     let rest = [keys[1], keys[2], keys[4], keys[6], keys[7]];
     assert_eq!(m, cmap(&rest));
@@ -656,8 +650,9 @@ fn panics_in_hash_eq_clone_leave_maps_intact() {
         let shared = tmap(&ctx, &IDS);
         let mut sharer = shared.clone();
         let arms: Vec<Arm> = vec![
-            // The existing key 5 is re-hashed when key 13 (same root slot) splits its slot.
-            Box::new(|c: &Ctx| c.trap_hash.set(Some(5))),
+            // Key 2 (hash 0) is compared with key 1, which has the same full hash. (Key 13 is
+            // never compared with key 5, in the slot it splits: their stored hashes differ.)
+            Box::new(|c: &Ctx| c.trap_eq.set(Some(1))),
             Box::new(|c: &Ctx| c.trap_hash.set(Some(13))),
             Box::new(|c: &Ctx| c.trap_eq.set(Some(2))),
             Box::new(|c: &Ctx| c.trap_eq.set(Some(13))),
@@ -736,4 +731,134 @@ fn expect_or_not<R>(ctx: &Rc<Ctx>, arm: &dyn Fn(&Ctx), f: impl FnOnce() -> R) ->
     ctx.trap_eq.set(None);
     ctx.clone_countdown.set(None);
     r.is_err()
+}
+
+// ---- stored hashes: `Eq` only on full-hash matches, `Hash` once per operation ----
+
+thread_local! {
+    static EQ_CALLS: Cell<usize> = const { Cell::new(0) };
+    static HASH_CALLS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A key that counts its `Eq` and `Hash` calls (hash chosen by the test, through [`Pass`]).
+#[derive(Clone, Copy, Debug)]
+struct Counted(u32, u64);
+impl PartialEq for Counted {
+    fn eq(&self, other: &Self) -> bool {
+        EQ_CALLS.with(|c| c.set(c.get() + 1));
+        self.0 == other.0
+    }
+}
+impl Eq for Counted {}
+impl Hash for Counted {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        HASH_CALLS.with(|c| c.set(c.get() + 1));
+        state.write_u64(self.1);
+    }
+}
+
+fn calls() -> (usize, usize) {
+    (EQ_CALLS.with(Cell::get), HASH_CALLS.with(Cell::get))
+}
+
+#[test]
+fn eq_is_called_only_on_full_hash_matches() {
+    // 64 keys, distinct hashes that share low bits, so slots split and sub-nodes form.
+    let keys: Vec<Counted> = (0..64u32)
+        .map(|i| Counted(i, u64::from(i) * 0o10 % (1 << HASH_BITS)))
+        .collect();
+    let (e0, h0) = calls();
+    let mut m = Hamt::with_hasher(Pass);
+    for &k in &keys {
+        m.insert_mut(k, k.0);
+    }
+    let p = keys
+        .iter()
+        .fold(Hamt::with_hasher(Pass), |m, &k| m.insert(k, k.0));
+    let (e1, h1) = calls();
+    assert_eq!(
+        e1 - e0,
+        0,
+        "Eq called while inserting keys with distinct hashes"
+    );
+    assert_eq!(
+        h1 - h0,
+        2 * keys.len(),
+        "Hash called other than once per insert"
+    );
+    m.assert_valid();
+    // A miss whose hash differs from the resident's compares nothing.
+    assert_eq!(m.get(&Counted(999, 0o10 * 64 % (1 << HASH_BITS) + 1)), None);
+    assert_eq!(calls().0, e1, "Eq called on a miss with a different hash");
+    // A hit, a replacement and a remove each compare exactly once.
+    assert_eq!(m.get(&keys[5]), Some(&5));
+    assert_eq!(m.insert_mut(keys[6], 60), Some(6));
+    assert_eq!(m.remove_mut(&keys[7]), Some(7));
+    let p = p.remove(&keys[7]);
+    assert_eq!(calls().0 - e1, 4, "one Eq per hit");
+    // Equal full hashes (a collision) are compared.
+    let e2 = calls().0;
+    m.insert_mut(Counted(100, keys[9].1), 0);
+    assert_eq!(calls().0 - e2, 1, "a collision compares with the resident");
+    drop(p);
+}
+
+#[test]
+fn empty_maps_share_the_static_root_and_never_change_it() {
+    let a: Hamt<u32, u32> = Hamt::new();
+    let b: Hamt<u32, u32> = Hamt::new();
+    assert!(a.root.addr() == b.root.addr(), "empty roots are one static");
+    let mut c = a.clone();
+    c.insert_mut(1, 1);
+    assert!(
+        c.root.addr() != a.root.addr(),
+        "insert_mut copies the static root"
+    );
+    assert!(a.is_empty() && b.is_empty() && a.get(&1).is_none());
+    assert_eq!(c.remove_mut(&1), Some(1));
+    assert!(c.is_empty());
+    c.assert_valid();
+    assert_eq!(a, c);
+}
+
+#[test]
+fn split_and_collapse_in_place_reuse_spare_slots() {
+    // Root entries at slots 0..4; key 9 (hash 0o11) splits slot 1, removing it collapses back.
+    let keys: Vec<Ck> = (0..4).map(|i| ck(i, u64::from(i))).collect();
+    let mut m = cmap(&keys);
+    let k = ck(9, 0o11);
+    m.insert_mut(k, 9); // first split: the child array grows, one entry slot is left spare
+    m.assert_valid();
+    assert_eq!(m.root.capacity(), (4, 1));
+    let at = m.root.addr();
+    for _ in 0..3 {
+        assert_eq!(m.remove_mut(&k), Some(9)); // collapse into the spare entry slot
+        assert_eq!((m.root.capacity(), m.root.addr()), ((4, 1), at));
+        m.assert_valid();
+        m.insert_mut(k, 9); // split into the spare child slot
+        assert_eq!((m.root.capacity(), m.root.addr()), ((4, 1), at));
+        m.assert_valid();
+    }
+    assert_eq!(
+        m.shape(),
+        cmap(&[keys[0], keys[1], keys[2], keys[3], k]).shape()
+    );
+}
+
+#[test]
+#[should_panic(expected = "stored hash is not the key's hash")]
+fn assert_valid_catches_a_wrong_stored_hash() {
+    use super::node::{Builder, Entry};
+    let mut root = Builder::new(1, 0, 1, 0);
+    root.entry(Entry {
+        hash: 0,
+        key: ck(1, 8),
+        value: 1,
+    });
+    let bad = CMap {
+        root: root.finish(),
+        len: 1,
+        hasher: crate::loom::Arc::new(Pass),
+    };
+    bad.assert_valid();
 }

@@ -1,6 +1,7 @@
 //! `assert_valid` and the standard trait impls of [`List`].
 
 use core::fmt;
+use core::ptr::NonNull;
 
 use super::{IntoIter, Iter, Linked, Links, List};
 
@@ -108,10 +109,19 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
 
 impl<T: Linked<Tag>, Tag> Drop for List<T, Tag> {
     fn drop(&mut self) {
+        /// Frees the sentinel last, also when a handle's drop panics out of `clear` (which has
+        /// emptied the list by then).
+        struct FreeSentinel<T>(NonNull<Links<T>>);
+        impl<T> Drop for FreeSentinel<T> {
+            fn drop(&mut self) {
+                // SAFETY: the sentinel came from `Box::into_raw` in `List::new`; `clear` has
+                // unlinked every node before this runs (normally or unwinding), so no node
+                // links to it, and this guard is the one place that frees it.
+                unsafe { drop(Box::from_raw(self.0.as_ptr())) };
+            }
+        }
+        let _free = FreeSentinel(self.sentinel);
         self.clear();
-        // SAFETY: the sentinel came from `Box::into_raw` in `new`, no node links to it any more
-        // (the list is empty), and it is freed once.
-        unsafe { drop(Box::from_raw(self.sentinel.as_ptr())) };
     }
 }
 

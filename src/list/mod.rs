@@ -675,8 +675,10 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
 
     /// Removes every node, giving each handle back (dropping it) exactly once, front first.
     ///
-    /// Each node is unlinked before its handle is dropped, so a panicking drop leaves a valid
-    /// list holding the remaining nodes.
+    /// Each node is unlinked before its handle is dropped. If a handle's drop panics, the
+    /// remaining nodes are still unlinked and dropped, and then that first panic resumes with the
+    /// list empty and valid, as `Vec` does; a second panic during that unwinding aborts the
+    /// process, also as in `Vec`.
     ///
     /// # Examples
     ///
@@ -691,7 +693,17 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
     /// assert!(list.is_empty() && Rc::strong_count(&node) == 1 && !node.links().is_linked());
     /// ```
     pub fn clear(&mut self) {
-        while let Some(handle) = self.pop_front() {
+        /// Drops what is left if a handle's drop unwinds out of the loop below.
+        struct DropRest<'a, T: Linked<Tag>, Tag>(&'a mut List<T, Tag>);
+        impl<T: Linked<Tag>, Tag> Drop for DropRest<'_, T, Tag> {
+            fn drop(&mut self) {
+                while let Some(handle) = self.0.pop_front() {
+                    drop(handle);
+                }
+            }
+        }
+        let rest = DropRest(self);
+        while let Some(handle) = rest.0.pop_front() {
             drop(handle);
         }
     }

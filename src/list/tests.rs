@@ -488,22 +488,51 @@ fn box_handles_through_append_and_wrong_list_remove() {
     assert_eq!(c1.get(), 1);
 }
 
-#[test]
-fn panicking_drop_in_clear_leaves_a_valid_list() {
+/// A list of `n` boxed nodes, node `panics` panicking on drop, and their drop counters.
+fn list_with_panicking_node(n: u32, panics: u32) -> (List<BoxNode>, Vec<Rc<Cell<u32>>>) {
     let mut counters = Vec::new();
     let mut list: List<BoxNode> = List::new();
-    for i in 0..4 {
+    for i in 0..n {
         let (mut node, drops) = BoxNode::new(i);
-        node.panic_on_drop = i == 1;
+        node.panic_on_drop = i == panics;
         counters.push(drops);
         list.push_back(node).unwrap();
     }
-    let res = catch_unwind(AssertUnwindSafe(|| list.clear()));
-    assert!(res.is_err());
+    (list, counters)
+}
+
+fn panic_message(e: &(dyn std::any::Any + Send)) -> String {
+    e.downcast_ref::<String>().cloned().unwrap_or_default()
+}
+
+#[test]
+fn panicking_drop_in_clear_still_drops_the_rest_then_resumes() {
+    let (mut list, counters) = list_with_panicking_node(5, 1);
+    let err = catch_unwind(AssertUnwindSafe(|| list.clear())).unwrap_err();
+    assert_eq!(panic_message(&*err), "BoxNode 1 panics on drop");
+    // Every node was unlinked and dropped exactly once; the list is empty, valid and usable.
+    assert_eq!(counters.iter().map(|c| c.get()).collect::<Vec<_>>(), [1; 5]);
     list.assert_valid();
-    assert_eq!(list.iter().map(|n| n.id).collect::<Vec<_>>(), [2, 3]);
+    assert!(list.is_empty());
+    let (node, again) = BoxNode::new(9);
+    list.push_back(node).unwrap();
+    assert_eq!(list.len(), 1);
     drop(list);
-    assert!(counters.iter().all(|c| c.get() == 1));
+    assert_eq!(again.get(), 1);
+}
+
+#[test]
+fn panicking_drop_in_list_drop_still_drops_the_rest_then_resumes() {
+    for panics in [0, 2, 4] {
+        let (list, counters) = list_with_panicking_node(5, panics);
+        let err = catch_unwind(AssertUnwindSafe(move || drop(list))).unwrap_err();
+        assert_eq!(
+            panic_message(&*err),
+            format!("BoxNode {panics} panics on drop")
+        );
+        // The sentinel is freed too (Miri's leak check runs on this test).
+        assert!(counters.iter().all(|c| c.get() == 1), "panic at {panics}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

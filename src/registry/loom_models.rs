@@ -1,10 +1,12 @@
-//! Loom models of the registry's atomic protocols: the four the issue names, plus the last-drop
-//! vs drain race and two helpers on an orphan. Without
-//! `--cfg loopkit_loom` each runs once as an ordinary test (and under Miri).
+//! Loom models of the registry's atomic protocols. Without `--cfg loopkit_loom` each runs once as
+//! an ordinary test (and under Miri).
 //!
-//! Run: `RUSTFLAGS="--cfg loopkit_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib
-//! --target-dir target/loom registry::loom_models`. Each model was shown to fail with one
-//! ordering/fence/check weakened; [`docs/registry.md`] ("Loom models") records what and how.
+//! Run: `ci/loom.sh registry::loom_models` (`LOOM_MAX_PREEMPTIONS=3`). Each model was shown to
+//! fail with one ordering/fence/check weakened; [`docs/registry.md`] ("Loom models") records
+//! what.
+//!
+//! Models of publication spawn their reader before the writer allocates or registers anything,
+//! so that nothing the reader touches is ordered before it by the spawn itself.
 //!
 //! [`docs/registry.md`]: crate::docs::registry
 //!
@@ -245,5 +247,195 @@ fn two_helpers_on_orphan() {
         // SAFETY: we hold the lock.
         assert_eq!(unsafe { shard.get().linked_len() }, 0);
         shard.get().unlock_for_test();
+    });
+}
+
+/// Snapshot concurrent with the first registrations in a registry: the shard is created and
+/// published, its first block is published, and the third register grows a second block, all
+/// after the reader thread started. The snapshot may see any prefix, never a task twice, and
+/// never touches anything unpublished (loom reports a read of memory whose initialisation does
+/// not happen-before it).
+#[test]
+fn snapshot_vs_register_grow_and_new_shard() {
+    model(|| {
+        let inner = Arc::new(Inner::<Val>::new());
+        let i2 = inner.clone();
+        let reader = thread::spawn(move || {
+            let snap = i2.snapshot();
+            snap.iter().map(|t| t.check()).collect::<Vec<u32>>()
+        });
+        let shard = ShardPtr(inner.new_shard());
+        // Each task is allocated just before its register, so for the second one (in the slot
+        // after the first's, in an already published block) the slot store is its only
+        // publication.
+        let tasks: Vec<Task<Val>> = (1..=3)
+            .map(|i| {
+                let t = Task::new(Val::new(i));
+                // SAFETY: this thread owns `shard`.
+                unsafe { inner.register_in(shard.0, &t) }.unwrap();
+                t
+            })
+            .collect();
+        let mut seen = reader.join().unwrap();
+        let n = seen.len();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), n, "a task returned twice");
+        assert!(seen.iter().all(|id| (1..=3).contains(id)));
+        assert_eq!(owner_finish(shard), 3);
+        assert_eq!(
+            inner.snapshot().len(),
+            3,
+            "every register is visible once joined"
+        );
+        drop(tasks);
+    });
+}
+
+/// `current_of` (pinned) on another thread against the owner setting a task current, dropping
+/// its last handle and retiring and freeing it: the reader gets the task or nothing, never a
+/// task it cannot see initialised, never freed memory.
+#[test]
+fn current_of_vs_set_current_and_free() {
+    model(|| {
+        let (inner, shard) = setup();
+        let reader = thread::spawn(move || Inner::current_in(shard.get()).map(|t| t.check()));
+        let t = Task::new(Val::new(5));
+        // SAFETY: this thread owns `shard`, which `new_shard` returned.
+        unsafe { Inner::set_current_in(shard.0, Some(&t)) }.unwrap();
+        drop(t); // the last handle unless the reader holds one
+                 // SAFETY: owner: retire (clears `current`) and try to free, twice (two epoch steps).
+        unsafe {
+            shard.get().drain();
+            shard.get().drain();
+        }
+        let seen = reader.join().unwrap();
+        assert!(seen.is_none() || seen == Some(5));
+        assert_eq!(owner_finish(shard), 0);
+        // Relaxed: every other thread joined.
+        assert_eq!(shard.get().freed.load(Ordering::Relaxed), 1, "freed once");
+        assert!(Inner::current_in(shard.get()).is_none());
+        drop(inner);
+    });
+}
+
+/// A shard with `a` and `b` registered and then unregistered through the foreign path (queued on
+/// `remote`, not drained), and `c` homed there as the current task (no slot; its death pushes a
+/// free request).
+fn pending_two(inner: &Inner<Val>, shard: ShardPtr) -> (Task<Val>, Task<Val>, Task<Val>) {
+    let (a, b) = (Task::new(Val::new(1)), Task::new(Val::new(2)));
+    let c = Task::new(Val::new(3));
+    // SAFETY: this thread owns `shard` (from `new_shard`); `None`: the foreign path.
+    unsafe {
+        inner.register_in(shard.0, &a).unwrap();
+        inner.register_in(shard.0, &b).unwrap();
+        Inner::set_current_in(shard.0, Some(&c)).unwrap();
+        assert!(inner.unregister_in(None, &a) && inner.unregister_in(None, &b));
+    }
+    (a, b, c)
+}
+
+/// After every thread joined: the orphan's lock is free, nothing is queued or linked; then the
+/// last handles of `rest` are dropped here and every node has been freed exactly once.
+fn orphan_finish(shard: ShardPtr, rest: Vec<Task<Val>>, nodes: usize) {
+    assert!(shard.get().try_lock(), "drain lock left held");
+    assert!(
+        !shard.get().has_remote(),
+        "a request was stranded on the orphan"
+    );
+    // SAFETY: we hold the lock.
+    let linked = unsafe { shard.get().linked_len() };
+    assert_eq!(linked, 0, "a task still linked");
+    shard.get().unlock_for_test();
+    drop(rest); // each last drop helps the orphan: retire and free
+                // Relaxed: every other thread joined.
+    assert_eq!(
+        shard.get().freed.load(Ordering::Relaxed),
+        nodes,
+        "each node freed once"
+    );
+}
+
+/// Thread exit with two foreign unregisters still queued, concurrent with a snapshot: the
+/// snapshot never returns the unregistered tasks (their unregisters finished before it began),
+/// nothing is stranded.
+#[test]
+fn exit_with_pending_unregisters_vs_snapshot() {
+    model(|| {
+        let (inner, shard) = setup();
+        let (a, b, c) = pending_two(&inner, shard);
+        let i2 = inner.clone();
+        let reader = thread::spawn(move || i2.snapshot().len());
+        // SAFETY: the owner exits: called once, never the owner again.
+        unsafe { shard.get().orphan() };
+        assert_eq!(
+            reader.join().unwrap(),
+            0,
+            "snapshot returned an unregistered task"
+        );
+        orphan_finish(shard, vec![a, b, c], 3);
+    });
+}
+
+/// Thread exit with two foreign unregisters still queued, concurrent with the last handle of a
+/// third task dropped on another thread (`die` -> `push_remote` -> `help` once it sees the
+/// orphan): nothing is stranded, every node is freed exactly once.
+#[test]
+fn exit_with_pending_unregisters_vs_last_drop() {
+    model(|| {
+        let (inner, shard) = setup();
+        let (a, b, c) = pending_two(&inner, shard);
+        let dropper = thread::spawn(move || drop(c));
+        // SAFETY: the owner exits: called once, never the owner again.
+        unsafe { shard.get().orphan() };
+        dropper.join().unwrap();
+        orphan_finish(shard, vec![a, b], 3);
+    });
+}
+
+/// Models with three threads, run at a lower preemption bound (`ci/loom.sh`).
+mod wide {
+    use super::*;
+
+    /// Both of the above at once: thread exit with two foreign unregisters queued, a snapshot,
+    /// and the last drop of a third task homed on the exiting thread.
+    #[test]
+    fn exit_with_pending_unregisters_vs_snapshot_and_last_drop() {
+        model(|| {
+            let (inner, shard) = setup();
+            let (a, b, c) = pending_two(&inner, shard);
+            let i2 = inner.clone();
+            let reader = thread::spawn(move || i2.snapshot().len());
+            let dropper = thread::spawn(move || drop(c));
+            // SAFETY: the owner exits: called once, never the owner again.
+            unsafe { shard.get().orphan() };
+            assert_eq!(
+                reader.join().unwrap(),
+                0,
+                "snapshot returned an unregistered task"
+            );
+            dropper.join().unwrap();
+            orphan_finish(shard, vec![a, b], 3);
+        });
+    }
+}
+
+/// The registry's last count dropped (releasing its reference on an orphaned shard) while
+/// another thread drops the last handle of a task homed there (`die` pushes, helps drain, then
+/// releases the node's reference): whoever releases last frees the shard, after the other's
+/// accesses to it (loom reports the holder-only state touched by both if they are unordered).
+#[test]
+fn registry_drop_vs_last_task_drop() {
+    model(|| {
+        let (inner, shard) = setup();
+        let t = Task::new(Val::new(1));
+        // SAFETY: this thread owns `shard`; it exits right after.
+        unsafe {
+            inner.register_in(shard.0, &t).unwrap();
+            shard.get().orphan();
+        }
+        let dropper = thread::spawn(move || drop(t));
+        drop(inner); // the registry's reference on the shard
+        dropper.join().unwrap();
     });
 }
