@@ -9,11 +9,15 @@
 //! increment, or the reader sees the new epoch and backs off. [`docs/registry.md`] has the proof.
 //!
 //! [`docs/registry.md`]: crate::docs::registry
+//!
+//! Public (and hidden) only so that `benches/registry.rs` can compare it with `crossbeam-epoch`;
+//! it is not part of the crate's API.
 
 use crate::loom::{fence, AtomicUsize, Ordering};
 
 /// A shard's epoch and its two reader counters.
-pub(crate) struct Epoch {
+#[derive(Debug)]
+pub struct Epoch {
     /// The epoch (written by the shard's holder only).
     epoch: AtomicUsize,
     /// Readers pinned in an epoch of each parity.
@@ -22,14 +26,17 @@ pub(crate) struct Epoch {
 
 /// A pinned reader: nodes it reads from the shard's mirror or current slot are not freed until it
 /// drops.
+#[derive(Debug)]
 #[must_use = "a pin protects reads only while it is held"]
-pub(crate) struct Pin<'a> {
+pub struct Pin<'a> {
     epoch: &'a Epoch,
     at: usize,
 }
 
 impl Epoch {
-    pub(crate) fn new() -> Self {
+    /// Epoch 0, no reader.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
         Epoch {
             epoch: AtomicUsize::new(0),
             active: [AtomicUsize::new(0), AtomicUsize::new(0)],
@@ -37,7 +44,7 @@ impl Epoch {
     }
 
     /// Pins the epoch for a reader until the returned guard drops.
-    pub(crate) fn pin(&self) -> Pin<'_> {
+    pub fn pin(&self) -> Pin<'_> {
         loop {
             // Acquire: pairs with the Release epoch store in `advance`.
             let e = self.epoch.load(Ordering::Acquire);
@@ -57,7 +64,7 @@ impl Epoch {
 
     /// Holder only: advances the epoch (at most twice) while no reader of the older parity is
     /// left. `local` is the holder's copy of the epoch (the holder is the only writer).
-    pub(crate) fn advance(&self, local: &mut usize) {
+    pub fn advance(&self, local: &mut usize) {
         for _ in 0..2 {
             // SeqCst: store-load edge with the fence in `pin`: either we see the reader's
             // increment, or it sees our epoch and backs off.
@@ -76,7 +83,7 @@ impl Epoch {
 
     /// Whether a node retired at epoch `tag` may be freed at epoch `now`: every reader that
     /// could have seen it has unpinned (two advances).
-    pub(crate) fn expired(tag: usize, now: usize) -> bool {
+    pub fn expired(tag: usize, now: usize) -> bool {
         tag + 2 <= now
     }
 }

@@ -85,7 +85,8 @@ use core::ptr::NonNull;
 
 use crate::loom::{fence, Arc, Ordering};
 
-mod epoch;
+#[doc(hidden)]
+pub mod epoch;
 mod handle;
 mod id;
 mod inner;
