@@ -1,5 +1,4 @@
-//! Sweeps MPSC throughput with one boxed closure per item (1 producer / 1 consumer and
-//! 2 producers / 1 consumer) for `loopkit::queue` (closure stored inline in the node; boxed
+//! Sweeps MPSC throughput with one closure per item (1, 2 and 4 producers / 1 consumer) for `loopkit::queue` (closure stored inline in the node; boxed
 //! closure; inline closure with a `Handle` returned and dropped) against the queues a user would
 //! pick instead: `crossbeam_channel::unbounded`, `std::sync::mpsc`, `crossbeam_queue::SegQueue`,
 //! `tokio::sync::mpsc::unbounded_channel`, `cordyceps::MpscQueue` and `Mutex<VecDeque>`, all in
@@ -316,7 +315,7 @@ const PEERS: &[Peer] = &[
 ];
 
 fn throughput(c: &mut Criterion) {
-    for producers in [1usize, 2] {
+    for producers in [1usize, 2, 4] {
         let mut g = c.benchmark_group(format!("queue_throughput_{producers}p1c"));
         g.throughput(Throughput::Elements(BATCH as u64));
         g.sample_size(20);
@@ -454,7 +453,7 @@ fn interleaved_throughput(c: &mut Criterion) {
         v.sort_by(|a, b| a.total_cmp(b));
         v[v.len() / 2]
     };
-    for producers in [1usize, 2] {
+    for producers in [1usize, 2, 4] {
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); PEERS.len()];
         let mut g = c.benchmark_group("queue_interleaved");
         g.sampling_mode(SamplingMode::Flat).sample_size(21);

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dashmap::DashSet;
 use loopkit::list::{Linked, Links, List};
+use loopkit::registry::epoch::Epoch;
 use loopkit::registry::{Registry, Task};
 use sharded_slab::Slab;
 
@@ -451,5 +452,56 @@ fn snapshot(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, pairs, foreign, snapshot);
+/// The registry's per-shard two-counter epoch against `crossbeam-epoch`, same run: a reader's pin
+/// (a snapshot pins once per shard; crossbeam would pin once per snapshot) and the holder's
+/// reclamation of dead nodes (retire 64, advance, free what is safe; crossbeam: pin, defer 64
+/// destructions, which it runs once its global epoch allows).
+fn epochs(c: &mut Criterion) {
+    let mut g = c.benchmark_group("registry/epoch");
+    let e = Epoch::new();
+    g.bench_function("pin_unpin/loopkit_per_shard", |b| {
+        b.iter(|| drop(black_box(e.pin())))
+    });
+    g.bench_function("pin_unpin/crossbeam", |b| {
+        b.iter(|| drop(black_box(crossbeam_epoch::pin())))
+    });
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("retire_free_64/loopkit", |b| {
+        let e = Epoch::new();
+        let mut now = 0;
+        let mut retired: Vec<(*mut u64, usize)> = Vec::new();
+        b.iter(|| {
+            for i in 0..BATCH as u64 {
+                retired.push((Box::into_raw(Box::new(i)), now));
+            }
+            e.advance(&mut now);
+            retired.retain(|&(p, tag)| {
+                if Epoch::expired(tag, now) {
+                    // SAFETY: from `Box::into_raw` above, freed once (removed from the list).
+                    drop(unsafe { Box::from_raw(p) });
+                    false
+                } else {
+                    true
+                }
+            });
+        });
+        for (p, _) in retired {
+            // SAFETY: as above.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    });
+    g.bench_function("retire_free_64/crossbeam", |b| {
+        b.iter(|| {
+            let guard = crossbeam_epoch::pin();
+            for i in 0..BATCH as u64 {
+                let p = crossbeam_epoch::Owned::new(i).into_shared(&guard);
+                // SAFETY: `p` was never shared; it is destroyed once, after the grace period.
+                unsafe { guard.defer_destroy(p) };
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, pairs, foreign, snapshot, epochs);
 criterion_main!(benches);

@@ -6,7 +6,9 @@
 #                                   LOOM_MAX_PREEMPTIONS, default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export RUSTFLAGS="--cfg loopkit_loom ${RUSTFLAGS:-}"
+# crossbeam_loom: crossbeam-epoch (and crossbeam-utils) run on loom's atomics too, so the context
+# models check the epoch reclamation they rely on.
+export RUSTFLAGS="--cfg loopkit_loom --cfg crossbeam_loom ${RUSTFLAGS:-}"
 # One line per filter: "<preemption bound> <test filter> [extra test-binary arguments]".
 # Bound 3 where it finishes in seconds; the three-thread registry model runs at 2, and so does the
 # queue (at 3 it took 19 to 101 s on the shared 2-core machine, depending on load).
@@ -15,6 +17,7 @@ runs=(
     "2 registry::loom_models::wide"
     "3 hamt::loom_models"
     "2 queue::loom_models"
+    "2 context::loom_models"
 )
 if [ $# -gt 0 ]; then
     runs=()

@@ -5,6 +5,7 @@
 # shrink under cfg(miri) in the tests.
 # The registry's lifetime tests (tasks outliving their registry and thread, identity reuse, a
 # panicking drop) run under both borrow models, and its loom models (run once) under tree borrows.
+# The context tests run under tree borrows only (crossbeam-epoch needs it), at the end.
 # Usage: ci/miri.sh [test filter]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,9 @@ export RUST_BACKTRACE=0
 base="-Zmiri-disable-isolation"
 filter="${1:-}"
 echo "miri: stacked borrows, every unit test ${filter:+matching $filter}"
-MIRIFLAGS="$base ${MIRIFLAGS:-}" cargo +nightly miri test --lib -- $filter
+# `context::` runs under tree borrows below: crossbeam-epoch (its reclamation) is not
+# compatible with stacked borrows (crossbeam runs its own Miri tests under tree borrows).
+MIRIFLAGS="$base ${MIRIFLAGS:-}" cargo +nightly miri test --lib -- $filter --skip context::
 echo "miri: tree borrows, list"
 MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --lib list::
 MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --test list_alloc
@@ -24,3 +27,8 @@ for model in "" "-Zmiri-tree-borrows"; do
     MIRIFLAGS="$base $model ${MIRIFLAGS:-}" cargo +nightly miri test --test registry_lifetimes --test registry_identity
 done
 MIRIFLAGS="$base -Zmiri-tree-borrows ${MIRIFLAGS:-}" cargo +nightly miri test --lib registry::loom_models
+# -Zmiri-ignore-leaks: the epoch collector's global garbage queue lives in a `static` reached
+# through tagged integer pointers, which Miri's leak check cannot follow; the context tests count
+# the drops of every value they make instead.
+echo "miri: tree borrows, context"
+MIRIFLAGS="$base -Zmiri-tree-borrows -Zmiri-ignore-leaks ${MIRIFLAGS:-}" cargo +nightly miri test --lib context::

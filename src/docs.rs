@@ -14,6 +14,9 @@ pub mod registry {}
 #[doc = include_str!("../docs/hamt.md")]
 pub mod hamt {}
 
+#[doc = include_str!("../docs/context.md")]
+pub mod context {}
+
 #[doc = include_str!("../docs/queue.md")]
 pub mod queue {}
 

@@ -9,6 +9,7 @@
 //! | [`list`] | intrusive circular doubly linked list, single owner, O(1), no allocation | `pycore_llist.h` |
 //! | [`registry`] | per-thread task registry: lock-free register/unregister, pause-free snapshot | `asyncio_tasks_head`, `all_tasks` |
 //! | [`hamt`] | persistent hash array mapped trie, CHAMP layout | `Python/hamt.c` |
+//! | [`context`] | context variables (PEP 567) on the HAMT, per-thread read cache, safe foreign reads | `Python/context.c` |
 //! | [`queue`] | MPSC handle queue with cancellable handles and a lost-wakeup-free park | `call_soon_threadsafe` |
 //!
 //! Every atomic protocol is model-checked with loom, every structure is tested against a `std`
@@ -21,6 +22,7 @@
 
 mod loom;
 
+pub mod context;
 pub mod docs;
 pub mod hamt;
 pub mod list;

@@ -46,6 +46,7 @@ fn lost_wakeup_scenario() {
         safety: Duration::from_millis(150),
     };
     let r = lost_wakeup::run(config, Output::SILENT);
+    r.print(Output::SILENT);
     assert_all_ok(&r.checks());
     let unwoken = r.spread(lost_wakeup::Way::Unwoken);
     let threadsafe = r.spread(lost_wakeup::Way::Threadsafe);
@@ -64,6 +65,7 @@ fn heartbeat_scenario() {
         in_flight: 2,
     };
     let r = heartbeat::run(config, Output::SILENT);
+    r.print(Output::SILENT);
     assert_all_ok(&r.checks());
     assert!(r.on_loop.at.len() >= 2 && r.threaded.at.len() >= 2);
     assert!(r.on_loop.steps > 0 && r.threaded.steps > 0);
@@ -79,7 +81,9 @@ fn many_loops_scenario() {
         ..many::Config::default()
     };
     let r = many::run(config, Output::SILENT);
+    r.print(Output::SILENT);
     assert_all_ok(&r.checks());
+    assert!(r.monitor.contexts_read > 0 && r.monitor.snapshots > 0);
     assert_eq!(r.loops.len(), 3);
     assert!(r.workers.iter().all(|w| w.pushed > 0));
     assert!(r.workers.iter().map(|w| w.cancelled).sum::<usize>() > 0);
@@ -203,6 +207,7 @@ fn threadsafe_jobs_cancel_from_another_thread() {
         let r = ran.clone();
         let keep = handle
             .call_soon_threadsafe(move || {
+                // Relaxed: a counter, read after the loop thread is joined.
                 r.fetch_add(1, Ordering::Relaxed);
             })
             .map_err(drop)
@@ -210,6 +215,7 @@ fn threadsafe_jobs_cancel_from_another_thread() {
         let r = ran.clone();
         let cancel = handle
             .call_soon_threadsafe(move || {
+                // Relaxed: as above.
                 r.fetch_add(100, Ordering::Relaxed);
             })
             .map_err(drop)
@@ -225,6 +231,7 @@ fn threadsafe_jobs_cancel_from_another_thread() {
         drop(keep); // dropping a handle does not cancel
         ran
     });
+    // Relaxed: the loop thread was joined.
     assert_eq!(ran.load(Ordering::Relaxed), 1);
     assert_eq!(stats.threadsafe_ran, 1);
 }

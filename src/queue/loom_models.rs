@@ -7,9 +7,12 @@
 //!
 //! [`docs/queue.md`]: crate::docs::queue
 
-use crate::loom::{model, thread, Arc, AtomicUsize, Ordering};
+use core::task::{Context, Poll};
 
-use super::{channel, HandleState, SendError};
+use crate::loom::{model, thread, Arc, AtomicUsize, Ordering, UnsafeCell};
+
+use super::atomic_waker::AtomicWaker;
+use super::{channel, HandleState, SendError, TryRecvError};
 
 /// A payload that counts its drops (loom-tracked counter).
 struct Tracked {
@@ -187,5 +190,226 @@ fn drop_last_handle_vs_drain() {
         // Relaxed: read after `join`.
         assert_eq!(drops.load(Ordering::Relaxed), 2);
         drop(tx);
+    });
+}
+
+/// The last sender's drop races the consumer's park: the consumer must end in `Disconnected`
+/// after receiving the one item, never sleep on (a lost disconnect deadlocks the model).
+#[test]
+fn last_sender_drop_vs_park() {
+    model(|| {
+        let (tx, mut rx) = channel::<usize>();
+        let tx2 = tx.clone();
+        let a = thread::spawn(move || {
+            tx.push_detached(1).unwrap();
+        });
+        let b = thread::spawn(move || drop(tx2));
+        let mut got = 0;
+        loop {
+            match rx.try_recv() {
+                Ok(v) => got += v,
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => rx.park(),
+            }
+        }
+        assert_eq!(got, 1, "the item pushed before the disconnect was received");
+        a.join().unwrap();
+        b.join().unwrap();
+    });
+}
+
+/// A cell the consumer's callback writes and a handle holder reads once the handle says
+/// `Done`: loom checks that the read happens-after the write.
+struct Effect(UnsafeCell<usize>);
+
+// SAFETY: accesses are ordered by the queue's state word (that ordering is what the model checks).
+unsafe impl Sync for Effect {}
+// SAFETY: as above.
+unsafe impl Send for Effect {}
+
+/// A handle seen in state `Done` shows the callback's effects: both for a node the consumer
+/// passes (its reference dropped with the `RUNNING -> DONE` step) and for the last node (kept as
+/// the dummy, `DONE` set on its own).
+#[test]
+fn done_shows_the_callbacks_effects() {
+    model(|| {
+        let effects = Arc::new([Effect(UnsafeCell::new(0)), Effect(UnsafeCell::new(0))]);
+        let (tx, mut rx) = channel::<usize>();
+        let handles = [tx.push(0).unwrap(), tx.push(1).unwrap()];
+        let e = effects.clone();
+        let observer = thread::spawn(move || {
+            for (i, h) in handles.iter().enumerate() {
+                while h.state() != HandleState::Done {
+                    thread::yield_now();
+                }
+                // SAFETY: `Done` (Acquire) was seen after the callback's write (the model checks
+                // this ordering).
+                let v = e[i].0.with(|p| unsafe { *p });
+                assert_eq!(v, i + 1, "the callback's write is visible");
+            }
+        });
+        rx.drain(|i| {
+            // SAFETY: only the callback writes, before its handle turns `Done`.
+            effects[i].0.with_mut(|p| unsafe { *p = i + 1 });
+        });
+        observer.join().unwrap();
+        drop(tx);
+    });
+}
+
+/// The handle's last use of the node (here `state()` and its drop) happens-before the
+/// consumer frees the node without any RMW, having seen one reference with its claim load.
+#[test]
+fn handle_use_before_exclusive_free() {
+    model(|| {
+        let (tx, mut rx) = channel::<usize>();
+        let h = tx.push(5).unwrap();
+        tx.push_detached(6).unwrap(); // so the drain passes (and frees) the first node
+        let holder = thread::spawn(move || {
+            let _ = h.state();
+            drop(h);
+        });
+        // Lets the holder run first in some schedules: loom's bounded search does not otherwise
+        // reach a drop before the claim.
+        thread::yield_now();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            rx.drain(|v| got.push(v));
+        }
+        assert_eq!(got, [5, 6]);
+        drop(rx);
+        holder.join().unwrap();
+        drop(tx);
+    });
+}
+
+/// Three producers, one push each, against a draining consumer: the swap-then-link ring of
+/// three inconsistent windows at once; every push is received exactly once, each after its
+/// initialisation (loom checks the payload accesses). The consumer spins (yields) instead of
+/// parking: the park protocol is the two-producer model's, and with three producers it would
+/// not finish at this bound within minutes.
+#[test]
+fn three_producers_draining_consumer() {
+    model(|| {
+        let (tx, mut rx) = channel::<usize>();
+        let producers: Vec<_> = (0..3)
+            .map(|p| {
+                let tx = tx.clone();
+                thread::spawn(move || tx.push_detached(p).unwrap())
+            })
+            .collect();
+        drop(tx);
+        let mut seen = [false; 3];
+        let mut n = 0;
+        while n < 3 {
+            let ran = rx.drain(|p| {
+                assert!(!seen[p], "received twice");
+                seen[p] = true;
+            });
+            if ran == 0 {
+                thread::yield_now();
+            }
+            n += ran;
+        }
+        assert_eq!(seen, [true; 3]);
+        for p in producers {
+            p.join().unwrap();
+        }
+    });
+}
+
+/// A minimal executor's waker for the models: unparks the consumer thread (loom's park).
+struct Unparks(thread::Thread);
+
+impl std::task::Wake for Unparks {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// `poll_recv` from a task races a push and the last sender's drop: the task is woken for the
+/// push (or sees it before it registers), then sees the disconnect; a lost task wakeup
+/// deadlocks the model.
+#[test]
+fn poll_recv_vs_push() {
+    model(|| {
+        let (tx, mut rx) = channel::<usize>();
+        let producer = thread::spawn(move || {
+            tx.push_detached(3).unwrap();
+        });
+        let waker = std::task::Waker::from(std::sync::Arc::new(Unparks(thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut got = Vec::new();
+        loop {
+            match rx.poll_recv(&mut cx) {
+                Poll::Ready(Some(v)) => got.push(v),
+                Poll::Ready(None) => break,
+                Poll::Pending => thread::park(),
+            }
+        }
+        assert_eq!(got, [3]);
+        producer.join().unwrap();
+    });
+}
+
+/// The task-waker slot alone: a registration races a wake; the wake after a completed
+/// registration reaches the registered waker, and the slot is never accessed by both at once.
+#[test]
+fn atomic_waker_register_vs_wake() {
+    model(|| {
+        let slot = Arc::new(AtomicWaker::new());
+        let flag = Arc::new(AtomicUsize::new(0));
+        let (s, f) = (slot.clone(), flag.clone());
+        let waker_thread = thread::spawn(move || {
+            // Release: publishes nothing but the flag; the slot's state word orders the rest.
+            f.store(1, Ordering::Release);
+            s.wake();
+        });
+        let waker = std::task::Waker::from(std::sync::Arc::new(Unparks(thread::current())));
+        // Register twice (as a task polled twice) so a wake can fall in either registration.
+        slot.register(&waker);
+        slot.register(&waker);
+        // Acquire: pairs with the Release store above.
+        while flag.load(Ordering::Acquire) == 0 {
+            thread::park();
+        }
+        waker_thread.join().unwrap();
+    });
+}
+
+/// Counts the wakes of the `std::task::Waker`s made from it (a loom-tracked counter).
+struct CountWakes(AtomicUsize);
+
+impl std::task::Wake for CountWakes {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        // Relaxed: read after `join`.
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A stale wake races the registration; after it, a wake that is ordered after the completed
+/// registration runs. Whichever way the race goes, the registered waker is woken at least once:
+/// a registration that a wake interrupted must not lose its waker.
+#[test]
+fn atomic_waker_registration_is_never_lost() {
+    model(|| {
+        let slot = Arc::new(AtomicWaker::new());
+        let s = slot.clone();
+        let stale = thread::spawn(move || s.wake());
+        let count = std::sync::Arc::new(CountWakes(AtomicUsize::new(0)));
+        slot.register(&std::task::Waker::from(count.clone()));
+        stale.join().unwrap();
+        slot.wake();
+        // Relaxed: every wake ran on this thread or before the join.
+        assert!(
+            count.0.load(Ordering::Relaxed) >= 1,
+            "the registered waker was lost"
+        );
     });
 }

@@ -67,9 +67,10 @@
 //! | bits | name | set by | cleared by |
 //! |---|---|---|---|
 //! | 0 | `CLOSED` | `Receiver::close` (`fetch_or`) | never |
-//! | 1 | `PARKED` | `Receiver::prepare_park` (CAS, only if no accepted push is waiting) | `Receiver::finish_park` (`fetch_and`) |
-//! | 2 | `NOTIFIED` | the first producer that sees `PARKED` (`fetch_or`); only it calls `Wake::wake` | `finish_park`, or the next `prepare_park` (a stale flag) |
-//! | 3.. | push count | every push (`fetch_add`), before it links its node | never (wraps) |
+//! | 1 | `PARKED` | `Receiver::prepare_park` (CAS, only if no accepted push is waiting and the queue is neither disconnected nor closed) | `Receiver::finish_park` (`fetch_and`) |
+//! | 2 | `NOTIFIED` | the first producer (or last sender's drop) that sees `PARKED` (`fetch_or`); only it wakes (task waker, then [`Unpark::unpark`]) | `finish_park`, the next `prepare_park` (a stale flag), or the unwind of a panicking waker (so the next push wakes) |
+//! | 3 | `DISCONNECTED` | the last [`Sender`]'s drop (`fetch_or`) | never |
+//! | 4.. | push count | every push (`fetch_add`), before it links its node | never (wraps) |
 //!
 //! | consumer state | `ctl` | a push does |
 //! |---|---|---|
@@ -79,7 +80,7 @@
 //!
 //! Every change to `ctl` is a read-modify-write, so they are totally ordered by `ctl`'s
 //! modification order. A push ordered before the consumer's `PARKED` CAS is counted in the value
-//! that CAS reads, so the consumer does not park; a push ordered after it reads `PARKED` and
+//! that CAS reads, so the consumer does not park; a push (or the disconnect) ordered after it reads `PARKED` and
 //! wakes. No wakeup can fall between (the SeqCst-fence pair that a two-word Dekker handshake
 //! needs is not needed here). The same count freezes at `close`, which then waits for exactly
 //! that many nodes to be linked: a push either counted itself before `CLOSED` (accepted, and

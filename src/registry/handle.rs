@@ -5,7 +5,8 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-use super::shard::{Shard, OWNED};
+use super::remote::OWNED;
+use super::shard::Shard;
 use super::{Inner, RegisterError, Registry, Task};
 use crate::loom::Ordering;
 

@@ -4,7 +4,8 @@
 
 use core::ptr::NonNull;
 
-use super::shard::{Node, Shard, IDLE, REGISTERED, REMOTE};
+use super::node::{Node, IDLE, REGISTERED, REMOTE};
+use super::shard::Shard;
 use super::{RegisterError, Task};
 use crate::loom::{AtomicPtr, Ordering};
 
@@ -207,8 +208,8 @@ impl<T> Inner<T> {
         let mut discard = Vec::new();
         for shard in self.shards() {
             found.clear();
-            let e = shard.pin();
-            shard.scan(&mut found);
+            let pin = shard.epoch.pin();
+            shard.mirror.scan(&mut found, &pin);
             for &p in &found {
                 // SAFETY: pinned: a node seen in a slot is not freed before we unpin.
                 if !unsafe { Node::try_acquire(p) } {
@@ -224,7 +225,7 @@ impl<T> Inner<T> {
                     discard.push(task);
                 }
             }
-            shard.unpin(e);
+            drop(pin);
             // Dropping a handle may queue work on a shard: do it unpinned.
             discard.clear();
             if shard.orphan_has_work() {
@@ -261,7 +262,7 @@ impl<T> Inner<T> {
 
     /// The current task of `shard`, read from any thread.
     pub(crate) fn current_in(shard: &Shard<T>) -> Option<Task<T>> {
-        let e = shard.pin();
+        let pin = shard.epoch.pin();
         // Acquire: pairs with the Release store in `set_current`.
         let p = NonNull::new(shard.current.load(Ordering::Acquire));
         // SAFETY: pinned: a node seen in `current` is not freed before we unpin.
@@ -269,7 +270,7 @@ impl<T> Inner<T> {
             // SAFETY: we hold a count.
             unsafe { Task::from_counted(p) }
         });
-        shard.unpin(e);
+        drop(pin);
         t
     }
 

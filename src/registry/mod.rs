@@ -85,10 +85,15 @@ use core::ptr::NonNull;
 
 use crate::loom::{fence, Arc, Ordering};
 
+#[doc(hidden)]
+pub mod epoch;
 mod handle;
 mod id;
 mod inner;
 mod local;
+mod mirror;
+mod node;
+mod remote;
 mod shard;
 
 pub use handle::LocalShard;
@@ -103,7 +108,8 @@ mod tests;
 pub mod ops;
 
 use inner::Inner;
-use shard::{Node, Shard, DEAD, IDLE, LINK_MASK, REGISTERED, REMOTE};
+use node::{Node, DEAD, IDLE, LINK_MASK, REGISTERED, REMOTE};
+use shard::Shard;
 
 /// A counted handle to a task: the value plus its registry state.
 ///

@@ -7,6 +7,11 @@
 //!   `call_soon_threadsafe` pushes a job into the loop's handle queue (a `loopkit::queue`) and
 //!   returns a handle that cancels it from any thread; `all_tasks()` and `current_task()` read
 //!   the loop's tasks from the `loopkit::registry` without pausing it.
+//! * Every callback runs in a context (`loopkit::context`), as in asyncio: the caller's, copied
+//!   with `copy_context()` when it called `call_soon`, `call_later` or `call_soon_threadsafe`
+//!   (so a job from another thread sees that thread's context variables). A task captures
+//!   `copy_context()` when it is spawned and is polled inside it (`Context::scope`), so what
+//!   it sets stays in its own context, and a child sees its parent's values as of its spawn.
 //! * Tasks are registered in a [`Registry`] on the loop thread while pending, unregistered when
 //!   done, and set as the thread's current task while polled.
 //! * A task's waker pushes its id into a second queue, the loop's own wake queue. The loop parks
@@ -32,6 +37,7 @@ use std::task::{Context as TaskCx, Poll, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
+use loopkit::context::{copy_context, Context};
 use loopkit::queue::{self, Handle, NoPark, Receiver, SendError, Sender, Unpark};
 use loopkit::registry::{Registry, Task, ThreadKey};
 
@@ -257,12 +263,13 @@ impl Loop {
     }
 
     /// Runs `f` at the next iteration (same thread only: the loop is `!Send`).
+    /// It runs in a copy of the caller's current context, as asyncio's `call_soon` does.
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> LocalHandle {
         let h = LocalHandle::default();
         self.inner
             .ready
             .borrow_mut()
-            .push_back(Ready::Callback(Box::new(f), h.clone()));
+            .push_back(Ready::Callback(in_context(copy_context(), f), h.clone()));
         h
     }
 
@@ -271,13 +278,18 @@ impl Loop {
         self.call_at(Instant::now() + delay, f)
     }
 
-    /// Runs `f` at `when` (or at the first iteration after it).
+    /// Runs `f` at `when` (or at the first iteration after it), in a copy of the caller's
+    /// context.
     pub fn call_at(&self, when: Instant, f: impl FnOnce() + 'static) -> LocalHandle {
-        self.inner.timers.borrow_mut().push(when, Box::new(f))
+        self.inner
+            .timers
+            .borrow_mut()
+            .push(when, in_context(copy_context(), f))
     }
 
     /// Spawns `future` as a task: registered in the registry until it completes, polled by this
-    /// loop, first at the next iteration.
+    /// loop, first at the next iteration, always inside the context it captures here
+    /// (`copy_context()`: inside another task, a copy of that task's context as it is now).
     pub fn spawn<F>(&self, name: &'static str, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
@@ -285,11 +297,13 @@ impl Loop {
     {
         let inner = &self.inner;
         let id = task::next_task_id();
+        let context = copy_context();
         let task = Task::new(TaskInfo {
             id,
             loop_id: inner.id,
             parent: inner.current.get(),
             name,
+            context: context.clone(),
             finished: Default::default(),
         });
         inner
@@ -301,9 +315,15 @@ impl Loop {
             waiter: RefCell::new(None),
         });
         let done = state.clone();
-        let future = Box::pin(async move {
+        // Every poll (and the drop) of the task's future runs inside its context.
+        let in_context = context.scope(async move {
             let out = future.await;
             done.complete(out);
+        });
+        let future = Box::pin(async move {
+            in_context
+                .await
+                .expect("only its loop enters a task's context, one poll at a time");
         });
         let wake_state = Arc::new(TaskWaker {
             id,
@@ -506,6 +526,22 @@ impl Loop {
     }
 }
 
+/// `f`, to be run inside `ctx`.
+fn in_context(ctx: Context, f: impl FnOnce() + 'static) -> LocalCallback {
+    Box::new(move || {
+        ctx.run(f)
+            .expect("a copied context is entered only by the callback it was copied for")
+    })
+}
+
+/// `f`, to be run inside `ctx`, on another thread.
+fn in_context_send(ctx: Context, f: impl FnOnce() + Send + 'static) -> Job {
+    Box::new(move || {
+        ctx.run(f)
+            .expect("a copied context is entered only by the callback it was copied for")
+    })
+}
+
 /// Marks the loop as this thread's running loop for the duration of `run`.
 struct Running;
 
@@ -539,7 +575,7 @@ impl LoopHandle {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.handle_tx.push(Box::new(f))
+        self.handle_tx.push(in_context_send(copy_context(), f))
     }
 
     /// What asyncio's `call_soon` does when called from another thread: the callback is queued,
@@ -549,7 +585,8 @@ impl LoopHandle {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.unwoken_tx.push_detached(Box::new(f))
+        self.unwoken_tx
+            .push_detached(in_context_send(copy_context(), f))
     }
 
     /// A view of the loop's tasks that does not keep the loop running.

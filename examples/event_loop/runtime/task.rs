@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll, Wake, Waker};
 
+use loopkit::context::Context;
 use loopkit::queue::Sender;
 
 /// Task ids, unique in the process (so ledgers can add up tasks of several loops).
@@ -36,6 +37,9 @@ pub struct TaskInfo {
     pub parent: Option<u64>,
     /// A label for reports.
     pub name: &'static str,
+    /// The task's context: a `copy_context()` taken when it was spawned, entered on every poll.
+    /// Any thread may read it (`context.get(&VAR)`) while the task runs and sets variables.
+    pub context: Context,
     /// 0 while the task runs; then its number in [`FINISHED`] (1-based), stored after the task
     /// left the registry.
     pub(super) finished: AtomicU64,

@@ -10,13 +10,17 @@
 //! * *threadsafe*: `call_soon_threadsafe` pushes through the handle queue, which wakes the
 //!   parked loop at once.
 //!
-//! The numbers are the time from the set to the moment the waiting task sees it.
+//! The numbers are the time from the set to the moment the waiting task sees it. Either way the
+//! job runs in a copy of the setter's context, taken when it was queued (asyncio's handles
+//! carry the caller's context the same way): the setter sets `ROUND_NO` before each push, and
+//! the job checks that it sees that round's number.
 
 use std::cell::{Cell, RefCell};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use loopkit::context::ContextVar;
 use loopkit::registry::Registry;
 
 use super::{fmt_dur, Check, Output, Spread};
@@ -63,6 +67,8 @@ pub struct Round {
     pub after_deadline: bool,
     /// Whether the task saw the event set at all.
     pub seen: bool,
+    /// Whether the job saw the setter's `ROUND_NO` for this round.
+    pub setter_context: bool,
 }
 
 /// The scenario's result.
@@ -76,17 +82,21 @@ pub struct LostWakeup {
     pub config: Config,
 }
 
+/// The round the setter is in, in the setter thread's context.
+static ROUND_NO: ContextVar<usize> = ContextVar::new("round");
+
 thread_local! {
     /// The event of the current round: an object of the loop thread, which only a job running on
     /// that thread may touch.
     static ROUND: RefCell<Option<Event>> = const { RefCell::new(None) };
-    /// When the setter thread set it.
-    static SET_AT: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// When the setter thread set it, and whether the job saw the setter's round number.
+    static SET_AT: Cell<Option<(Instant, bool)>> = const { Cell::new(None) };
 }
 
 /// What the setter thread runs on the loop thread.
-fn set_the_event(set_at: Instant) {
-    SET_AT.with(|s| s.set(Some(set_at)));
+fn set_the_event(set_at: Instant, round: usize) {
+    let in_setter_context = ROUND_NO.get() == Some(round);
+    SET_AT.with(|s| s.set(Some((set_at, in_setter_context))));
     ROUND.with(|r| r.borrow().as_ref().expect("a round is waiting").set());
 }
 
@@ -117,12 +127,13 @@ pub fn run(config: Config, out: Output) -> LostWakeup {
                     seen = ev.wait_until(Instant::now() + config.safety).await;
                 }
                 let noticed = Instant::now();
-                let set_at = SET_AT.with(|s| s.get()).unwrap_or(noticed);
+                let (set_at, setter_context) = SET_AT.with(|s| s.get()).unwrap_or((noticed, false));
                 rounds.push(Round {
                     way,
                     latency: noticed.saturating_duration_since(set_at),
                     after_deadline: noticed >= deadline,
                     seen,
+                    setter_context,
                 });
             }
             ROUND.with(|r| r.borrow_mut().take());
@@ -136,16 +147,18 @@ pub fn run(config: Config, out: Output) -> LostWakeup {
     for k in 0..n_rounds {
         let way = waiting_rx.recv().expect("the waiter announces each round");
         thread::sleep(config.set_after);
+        // Reset when this round ends, so the calling thread's context is left as it was.
+        let _round = ROUND_NO.set_scoped(k);
         let set_at = Instant::now();
         match way {
             Way::Unwoken => handle
-                .call_soon_unwoken(move || set_the_event(set_at))
+                .call_soon_unwoken(move || set_the_event(set_at, k))
                 .map_err(drop)
                 .expect("loop running"),
             Way::Threadsafe => {
                 drop(
                     handle
-                        .call_soon_threadsafe(move || set_the_event(set_at))
+                        .call_soon_threadsafe(move || set_the_event(set_at, k))
                         .map_err(drop)
                         .expect("loop running"),
                 );
@@ -232,6 +245,15 @@ impl LostWakeup {
                 "a call_soon_threadsafe set wakes the parked loop before the timeout",
                 threadsafe.iter().all(|r| !r.after_deadline),
                 format!("latencies {:?}", fmt_spread(&threadsafe)),
+            ),
+            Check::new(
+                "each job ran in its caller's context, as of the call",
+                self.rounds.iter().all(|r| r.setter_context),
+                format!(
+                    "{} of {} jobs saw the setter's round number",
+                    self.rounds.iter().filter(|r| r.setter_context).count(),
+                    self.rounds.len()
+                ),
             ),
             Check::new(
                 "wake calls never above parks",

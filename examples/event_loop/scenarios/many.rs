@@ -7,9 +7,16 @@
 //! thread takes `all_tasks()` snapshots of every loop and reads each loop's current task while
 //! all this runs.
 //!
+//! Context variables follow the work: a worker sets `WORKER` in its own context, and its jobs
+//! run in a copy of it on the loop; a root task sets `LOOP` and every task sets `REQUEST` to
+//! its id, spawns its children, then changes `REQUEST` again. Each task checks that it starts
+//! with its parent's values as of its spawn (not the later change), that its own values survive
+//! the other tasks running on its thread in between, and the monitor reads every snapshotted
+//! task's context from its own thread while the task may be setting it.
+//!
 //! The ledger at the end: jobs ran + cancelled = pushed; every task registered once and
 //! unregistered once; no snapshot showed a task that had finished before it began; per queue,
-//! wake calls never above parks.
+//! wake calls never above parks; no context check failed.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,6 +24,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use loopkit::context::ContextVar;
 use loopkit::registry::Registry;
 
 use super::{Check, Output};
@@ -59,13 +67,26 @@ impl Config {
     }
 }
 
+/// The worker whose job started the tree (set by the worker in its own context).
+static WORKER: ContextVar<usize> = ContextVar::new("worker");
+/// The loop a root task runs on (set by the root).
+static LOOP: ContextVar<u32> = ContextVar::new("loop");
+/// Each task's own id; after spawning its children, `id | CHANGED`.
+static REQUEST: ContextVar<u64> = ContextVar::new("request");
+/// Marks the value a task sets after spawning its children, which they must not see.
+const CHANGED: u64 = 1 << 62;
+
 /// What the task side of one loop counted (on its thread).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TaskLedger {
-    /// Tasks that checked their invariants.
+    /// `current_task()` checks made inside tasks.
     pub checked: usize,
     /// Tasks whose `current_task()` was not themselves, or whose loop was not theirs.
     pub wrong_current: usize,
+    /// Context checks made inside jobs and tasks.
+    pub context_checked: usize,
+    /// Context checks that failed (a value leaked in, or one was lost).
+    pub context_wrong: usize,
 }
 
 thread_local! {
@@ -98,6 +119,10 @@ pub struct MonitorLedger {
     pub current_seen: usize,
     /// Current tasks of another loop, or finished before the read began.
     pub wrong_current: usize,
+    /// Task contexts read from the monitor's thread.
+    pub contexts_read: usize,
+    /// Contexts holding a value that task could not have.
+    pub contexts_wrong: usize,
 }
 
 /// The scenario's result.
@@ -140,34 +165,80 @@ fn check_current(me: u64) {
     });
 }
 
-fn my_id() -> u64 {
-    Loop::current()
-        .current_task()
-        .map(|t| t.id)
-        .expect("called inside a task")
+/// Counts one context check.
+fn check_context(ok: bool) {
+    LEDGER.with(|l| {
+        let mut l = l.borrow_mut();
+        l.context_checked += 1;
+        if !ok {
+            l.context_wrong += 1;
+        }
+    });
 }
 
-/// A task at `depth` (0 = root): spawns its children, awaits them, checks itself.
-fn node(depth: usize, children: usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+/// What a task should find in its context on its first poll.
+#[derive(Clone, Copy)]
+struct Inherited {
+    worker: usize,
+    request: Option<u64>,
+    loop_id: Option<u32>,
+}
+
+/// Whether the current context holds exactly `want`.
+fn holds(want: Inherited) -> bool {
+    WORKER.get() == Some(want.worker) && REQUEST.get() == want.request && LOOP.get() == want.loop_id
+}
+
+/// A task at `depth` (0 = root): checks what it inherited, sets its own values, spawns its
+/// children, changes its value, awaits them (or sleeps or yields), and checks again.
+fn node(
+    depth: usize,
+    children: usize,
+    inherited: Inherited,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
     Box::pin(async move {
-        let me = my_id();
-        check_current(me);
-        if depth < 2 {
-            let lp = Loop::current();
-            let kids: Vec<_> = (0..children)
-                .map(|_| lp.spawn("child", node(depth + 1, children)))
-                .collect();
-            for k in kids {
-                k.await;
-            }
+        let lp = Loop::current();
+        let me = lp.current_task().expect("called inside a task");
+        check_current(me.id);
+        check_context(holds(inherited));
+        let loop_id = lp.id();
+        if depth == 0 {
+            LOOP.set(loop_id);
+        }
+        REQUEST.set(me.id);
+        let mine = Inherited {
+            worker: inherited.worker,
+            request: Some(me.id),
+            loop_id: Some(loop_id),
+        };
+        let kids: Vec<_> = if depth < 2 {
+            (0..children)
+                .map(|_| lp.spawn("child", node(depth + 1, children, mine)))
+                .collect()
         } else {
-            match mix(me) % 3 {
+            Vec::new()
+        };
+        // The children copied the context above; this change is for this task alone.
+        REQUEST.set(me.id | CHANGED);
+        let mine = Inherited {
+            request: Some(me.id | CHANGED),
+            ..mine
+        };
+        // The task's `Context` object is the one this poll runs in.
+        check_context(me.context.get(&REQUEST) == Some(me.id | CHANGED));
+        if kids.is_empty() {
+            match mix(me.id) % 3 {
                 0 => yield_now().await,
-                1 => sleep(Duration::from_micros(mix(me + 1) % 500)).await,
+                1 => sleep(Duration::from_micros(mix(me.id + 1) % 500)).await,
                 _ => {}
             }
         }
-        check_current(me);
+        for k in kids {
+            k.await;
+        }
+        // Other tasks ran on this thread meanwhile, each in its own context.
+        check_current(me.id);
+        check_context(holds(mine));
     })
 }
 
@@ -216,7 +287,7 @@ pub fn run(config: Config, out: Output) -> Many {
         thread::sleep(Duration::from_millis(20));
         if Instant::now() >= next_progress {
             out.progress(format!(
-                "many loops: {:.0}/{:.0} s, {} root tasks done",
+                "many loops: {:.1}/{:.1} s, {} root tasks done",
                 started.elapsed().as_secs_f64(),
                 config.duration.as_secs_f64(),
                 // Relaxed: a progress figure.
@@ -255,6 +326,8 @@ fn worker(
     config: Config,
     finished_roots: &Arc<AtomicUsize>,
 ) -> WorkerLedger {
+    // This thread's context; each job runs in a copy of it on the loop.
+    let _worker = WORKER.set(w);
     let mut ledger = WorkerLedger::default();
     let done = Arc::new(AtomicUsize::new(0));
     let mut n = 0usize;
@@ -269,8 +342,18 @@ fn worker(
         let (done, finished_roots) = (done.clone(), finished_roots.clone());
         let children = config.children;
         let job = move || {
+            // On the loop thread, in the worker's context: the worker's value, no loop's.
+            check_context(WORKER.get() == Some(w) && LOOP.get().is_none());
             let lp = Loop::current();
-            let root = node(0, children);
+            let root = node(
+                0,
+                children,
+                Inherited {
+                    worker: w,
+                    request: None,
+                    loop_id: None,
+                },
+            );
             lp.spawn("root", async move {
                 root.await;
                 // Release: the worker's count of finished roots.
@@ -315,6 +398,20 @@ fn monitor(observers: &[LoopObserver], stop: &AtomicBool) -> MonitorLedger {
             for t in &all {
                 if t.finished_seq().is_some_and(|n| n <= before) || t.loop_id != obs.id() {
                     m.finished_seen += 1;
+                }
+                // Read the task's context from this thread, while its loop may be setting it:
+                // one whole version, holding only values this task can have.
+                let request = t.context.get(&REQUEST);
+                let loop_id = t.context.get(&LOOP);
+                let request_ok = match request {
+                    None => t.parent.is_none(),
+                    Some(r) => Some(r) == t.parent || r == t.id || r == t.id | CHANGED,
+                };
+                let loop_ok = loop_id.is_none() || loop_id == Some(t.loop_id);
+                let worker_ok = t.context.get(&WORKER).is_some();
+                m.contexts_read += 1;
+                if !(request_ok && loop_ok && worker_ok) {
+                    m.contexts_wrong += 1;
                 }
             }
             // Acquire: as above.
@@ -385,8 +482,8 @@ impl Many {
             t.spawned, t.registered, t.unregistered, t.finished, t.polls
         ));
         out.line(format!(
-            "   monitor: {} all_tasks() snapshots (largest {}), a current task seen {} times",
-            m.snapshots, m.largest, m.current_seen
+            "   monitor: {} all_tasks() snapshots (largest {}), {} task contexts read, a current task seen {} times",
+            m.snapshots, m.largest, m.contexts_read, m.current_seen
         ));
         out.line(format!(
             "   parks {} / {}, wake calls {} / {} (handle queue / wake queue)",
@@ -401,6 +498,8 @@ impl Many {
         let m = &self.monitor;
         let ledger_checked: usize = self.loops.iter().map(|(_, l)| l.checked).sum();
         let ledger_wrong: usize = self.loops.iter().map(|(_, l)| l.wrong_current).sum();
+        let ctx_checked: usize = self.loops.iter().map(|(_, l)| l.context_checked).sum();
+        let ctx_wrong: usize = self.loops.iter().map(|(_, l)| l.context_wrong).sum();
         let wakes_ok = self.loops.iter().all(|(s, _)| {
             s.wakes_handle_queue <= s.parks_handle_queue && s.wakes_wake_queue <= s.parks_wake_queue
         });
@@ -432,6 +531,16 @@ impl Many {
                 "current_task() inside each task is that task",
                 ledger_wrong == 0 && ledger_checked == 2 * t.spawned,
                 format!("{ledger_checked} checks, {ledger_wrong} wrong"),
+            ),
+            Check::new(
+                "contexts: each job ran in its worker's, each task began with its parent's values as of its spawn, nothing leaked between tasks or loops",
+                ctx_wrong == 0 && ctx_checked == t.threadsafe_ran + 3 * t.spawned,
+                format!("{ctx_checked} checks, {ctx_wrong} wrong"),
+            ),
+            Check::new(
+                "task contexts read from the monitor's thread held only their own values",
+                m.contexts_wrong == 0 && m.contexts_read > 0,
+                format!("{} read, {} wrong", m.contexts_read, m.contexts_wrong),
             ),
             Check::new(
                 "all_tasks() never showed a finished task",
