@@ -5,7 +5,8 @@
 //!
 //! Rows: `get` on a cache hit; `get` on a cache miss with 8 / 64 / 1,000 variables set (two
 //! variables that share a read-cache slot, read in turn, so every read misses); `set` with its
-//! token at 8 / 64 / 1,000; `copy_context` at 1 and 1,000,000 variables; `run` enter + exit
+//! token at 8 / 64 / 1,000 (with the trie's persistent insert alone at the same sizes, to show
+//! its share); `copy_context` at 1 and 1,000,000 variables; `run` enter + exit
 //! with an empty body; a foreign `ctx.get(&var)` while the owner thread sets in a loop; `get` on
 //! 1 and 2 threads, each in its own context (wall time of `iters` reads per thread: equal times
 //! mean 2x the throughput).
@@ -14,10 +15,11 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use loopkit::context::{copy_context, Context, ContextVar, READ_CACHE_SLOTS};
+use loopkit::hamt::Hamt;
 use std::cell::Cell;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 use support::harness;
 
@@ -146,6 +148,16 @@ fn set_token(c: &mut Criterion) {
             });
         })
         .unwrap();
+        // The trie's share of a set: the persistent insert of a reference-counted value into a
+        // map of the same size (what `set` does before publishing the new version).
+        let mut map: Hamt<u64, Arc<u64>> = (0..n as u64).map(|k| (k, Arc::new(k))).collect();
+        let mut i = 0u64;
+        g.bench_with_input(BenchmarkId::new("hamt_insert_only", n), &n, |b, _| {
+            b.iter(|| {
+                i += 1;
+                map = black_box(map.insert_with(5, Arc::new(i), Arc::ptr_eq));
+            })
+        });
         if n <= 64 {
             let _guard = otel_with(n).attach();
             let mut i = 0u64;

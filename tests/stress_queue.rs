@@ -315,3 +315,52 @@ fn more_threads_than_cores() {
     assert_eq!(sum.load(Ordering::Relaxed), want);
     assert_eq!(rx.run_pending(), 0);
 }
+
+/// Disconnect under real threads: each round, producers push a few items and drop their
+/// senders at random moments while the consumer blocks in `recv()` (no timeout); the consumer
+/// must get every item once, in per-producer order, and then `Err(RecvError)`: a lost
+/// last-sender wake is a hang (the watchdog fails it). Ends with a ledger over all rounds.
+#[test]
+fn disconnect_wakes_a_blocked_recv() {
+    let _w = Watchdog::new("disconnect_wakes_a_blocked_recv", Duration::from_secs(60));
+    let rounds = scaled(2_000, 300);
+    let producers = 3;
+    let mut received = 0usize;
+    let mut pushed = 0usize;
+    for round in 0..rounds {
+        let (tx, mut rx) = channel::<(usize, usize)>();
+        let per: Vec<usize> = (0..producers).map(|p| (round + p) % 4).collect();
+        let threads: Vec<_> = (0..producers)
+            .map(|p| {
+                let tx = tx.clone();
+                let n = per[p];
+                thread::spawn(move || {
+                    let mut rng = Rng::new((round * producers + p) as u64 + 1);
+                    for seq in 0..n {
+                        spin(rng.below(200));
+                        tx.push_detached((p, seq)).unwrap();
+                    }
+                    spin(rng.below(200));
+                    drop(tx);
+                })
+            })
+            .collect();
+        drop(tx);
+        let mut next = vec![0usize; producers];
+        while let Ok((p, seq)) = rx.recv() {
+            assert_eq!(seq, next[p], "round {round}, producer {p}: out of order");
+            next[p] += 1;
+            received += 1;
+        }
+        assert_eq!(
+            next, per,
+            "round {round}: every item received before the disconnect"
+        );
+        assert!(rx.is_disconnected());
+        pushed += per.iter().sum::<usize>();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+    assert_eq!(received, pushed);
+}
