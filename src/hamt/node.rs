@@ -683,6 +683,21 @@ where
         // feature, which was just checked.
         return unsafe { get_popcnt(node, hash, key) };
     }
+    get_soft(node, hash, key)
+}
+
+/// [`get_impl`] as compiled for the target (a software population count on the x86-64
+/// baseline), out of line there so that the caller's fast path stays small: inlined, it made the
+/// caller spill registers around the call to the `popcnt` copy, about 2 ns a lookup.
+#[cfg_attr(
+    all(target_arch = "x86_64", not(target_feature = "popcnt")),
+    inline(never)
+)]
+fn get_soft<'a, K, V, Q>(node: &'a Node<K, V>, hash: u64, key: &Q) -> Option<&'a Entry<K, V>>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
     get_impl(node, hash, key)
 }
 
@@ -786,7 +801,7 @@ where
         // feature, which was just checked.
         return unsafe { inserted_popcnt(n, depth, hash, key, value, same) };
     }
-    inserted_impl::<false, _, _, _>(n, depth, hash, key, value, same)
+    inserted_rec::<false, _, _, _>(n, depth, hash, key, value, same)
 }
 
 /// [`inserted_impl`] compiled with `popcnt` (see [`get`]).
@@ -811,6 +826,28 @@ where
     inserted_impl::<true, _, _, _>(n, depth, hash, key, value, same)
 }
 
+/// [`inserted_impl`] as compiled for the target, out of line on the x86-64 baseline so that
+/// the dispatcher's fast path stays small (see [`get_soft`]).
+#[cfg_attr(
+    all(target_arch = "x86_64", not(target_feature = "popcnt")),
+    inline(never)
+)]
+fn inserted_soft<K, V, F>(
+    n: &Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: K,
+    value: V,
+    same: F,
+) -> Option<(Node<K, V>, Option<&V>)>
+where
+    K: Eq + Clone,
+    V: Clone,
+    F: FnOnce(&V, &V) -> bool,
+{
+    inserted_impl::<false, _, _, _>(n, depth, hash, key, value, same)
+}
+
 /// One level down: the `popcnt` copy stays in the `popcnt` copy without detecting again.
 #[inline]
 fn inserted_rec<const P: bool, K, V, F>(
@@ -832,7 +869,7 @@ where
         // only where the CPU has `popcnt`.
         return unsafe { inserted_popcnt(n, depth, hash, key, value, same) };
     }
-    inserted_impl::<P, _, _, _>(n, depth, hash, key, value, same)
+    inserted_soft(n, depth, hash, key, value, same)
 }
 
 /// The body of [`inserted`].
@@ -947,7 +984,7 @@ where
         // feature, which was just checked.
         return unsafe { insert_mut_popcnt(node, depth, hash, key, value) };
     }
-    insert_mut_impl::<false, _, _>(node, depth, hash, key, value)
+    insert_mut_rec::<false, _, _>(node, depth, hash, key, value)
 }
 
 /// [`insert_mut_impl`] compiled with `popcnt` (see [`get`]).
@@ -970,6 +1007,26 @@ where
     insert_mut_impl::<true, _, _>(node, depth, hash, key, value)
 }
 
+/// [`insert_mut_impl`] as compiled for the target, out of line on the x86-64 baseline so that
+/// the dispatcher's fast path stays small (see [`get_soft`]).
+#[cfg_attr(
+    all(target_arch = "x86_64", not(target_feature = "popcnt")),
+    inline(never)
+)]
+fn insert_mut_soft<K, V>(
+    node: &mut Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: K,
+    value: V,
+) -> Option<V>
+where
+    K: Eq + Clone,
+    V: Clone,
+{
+    insert_mut_impl::<false, _, _>(node, depth, hash, key, value)
+}
+
 /// One level down: the `popcnt` copy stays in the `popcnt` copy without detecting again.
 #[inline]
 fn insert_mut_rec<const P: bool, K, V>(
@@ -989,7 +1046,7 @@ where
         // only where the CPU has `popcnt`.
         return unsafe { insert_mut_popcnt(node, depth, hash, key, value) };
     }
-    insert_mut_impl::<P, _, _>(node, depth, hash, key, value)
+    insert_mut_soft(node, depth, hash, key, value)
 }
 
 /// The body of [`insert_mut`].
@@ -1067,7 +1124,7 @@ where
         // feature, which was just checked.
         return unsafe { removed_popcnt(n, depth, hash, key, root) };
     }
-    removed_impl::<false, _, _, _>(n, depth, hash, key, root)
+    removed_rec::<false, _, _, _>(n, depth, hash, key, root)
 }
 
 /// [`removed_impl`] compiled with `popcnt` (see [`get`]).
@@ -1091,6 +1148,27 @@ where
     removed_impl::<true, _, _, _>(n, depth, hash, key, root)
 }
 
+/// [`removed_impl`] as compiled for the target, out of line on the x86-64 baseline so that
+/// the dispatcher's fast path stays small (see [`get_soft`]).
+#[cfg_attr(
+    all(target_arch = "x86_64", not(target_feature = "popcnt")),
+    inline(never)
+)]
+fn removed_soft<'a, K, V, Q>(
+    n: &'a Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: &Q,
+    root: bool,
+) -> Option<Found<'a, K, V>>
+where
+    K: Borrow<Q> + Clone,
+    V: Clone,
+    Q: Eq + ?Sized,
+{
+    removed_impl::<false, _, _, _>(n, depth, hash, key, root)
+}
+
 /// One level down: the `popcnt` copy stays in the `popcnt` copy without detecting again.
 #[inline]
 fn removed_rec<'a, const P: bool, K, V, Q>(
@@ -1111,7 +1189,7 @@ where
         // only where the CPU has `popcnt`.
         return unsafe { removed_popcnt(n, depth, hash, key, root) };
     }
-    removed_impl::<P, _, _, _>(n, depth, hash, key, root)
+    removed_soft(n, depth, hash, key, root)
 }
 
 /// The body of [`removed`].
@@ -1214,7 +1292,7 @@ where
         // feature, which was just checked.
         return unsafe { remove_mut_popcnt(node, depth, hash, key, root) };
     }
-    remove_mut_impl::<false, _, _, _>(node, depth, hash, key, root)
+    remove_mut_rec::<false, _, _, _>(node, depth, hash, key, root)
 }
 
 /// [`remove_mut_impl`] compiled with `popcnt` (see [`get`]).
@@ -1238,6 +1316,27 @@ where
     remove_mut_impl::<true, _, _, _>(node, depth, hash, key, root)
 }
 
+/// [`remove_mut_impl`] as compiled for the target, out of line on the x86-64 baseline so that
+/// the dispatcher's fast path stays small (see [`get_soft`]).
+#[cfg_attr(
+    all(target_arch = "x86_64", not(target_feature = "popcnt")),
+    inline(never)
+)]
+fn remove_mut_soft<K, V, Q>(
+    node: &mut Node<K, V>,
+    depth: u32,
+    hash: u64,
+    key: &Q,
+    root: bool,
+) -> Option<RemovedMut<K, V>>
+where
+    K: Borrow<Q> + Clone,
+    V: Clone,
+    Q: Eq + ?Sized,
+{
+    remove_mut_impl::<false, _, _, _>(node, depth, hash, key, root)
+}
+
 /// One level down: the `popcnt` copy stays in the `popcnt` copy without detecting again.
 #[inline]
 fn remove_mut_rec<const P: bool, K, V, Q>(
@@ -1258,7 +1357,7 @@ where
         // only where the CPU has `popcnt`.
         return unsafe { remove_mut_popcnt(node, depth, hash, key, root) };
     }
-    remove_mut_impl::<P, _, _, _>(node, depth, hash, key, root)
+    remove_mut_soft(node, depth, hash, key, root)
 }
 
 /// The body of [`remove_mut`].
