@@ -15,6 +15,25 @@ use super::remote::OWNED;
 use crate::list::List;
 use crate::loom::{fence, AtomicPtr, AtomicUsize, Ordering, UnsafeCell};
 
+/// The fields other threads write (the remote stack head: foreign pushes; the epoch's reader
+/// counters: every pin) are unpadded: padding them measured no gain (`docs/registry.md`). The
+/// padded layout is kept behind `--cfg loopkit_registry_pad` for that comparison only.
+#[cfg(not(loopkit_registry_pad))]
+type Pad<X> = X;
+#[cfg(loopkit_registry_pad)]
+type Pad<X> = crossbeam_utils::CachePadded<X>;
+
+#[cfg(not(loopkit_registry_pad))]
+#[inline(always)]
+fn pad<X>(x: X) -> Pad<X> {
+    x
+}
+#[cfg(loopkit_registry_pad)]
+#[inline(always)]
+fn pad<X>(x: X) -> Pad<X> {
+    crossbeam_utils::CachePadded::new(x)
+}
+
 /// What only the holder (owner thread, or drain-lock holder after it exited) touches.
 struct Local<T> {
     /// The owner's list of linked nodes (REGISTERED or REMOTE).
@@ -49,11 +68,11 @@ pub(crate) struct Shard<T> {
     /// OWNED / ORPHAN / LOCKED (state table in the module docs; `remote.rs`).
     pub(crate) owner: AtomicUsize,
     /// Treiber stack of nodes waiting for the holder (foreign unregisters, dead nodes).
-    pub(super) remote: AtomicPtr<Node<T>>,
+    pub(super) remote: Pad<AtomicPtr<Node<T>>>,
     /// The snapshot mirror (readers' side).
     pub(super) mirror: Mirror<T>,
     /// Reclamation epoch.
-    pub(crate) epoch: Epoch,
+    pub(crate) epoch: Pad<Epoch>,
     /// Number of retired nodes not yet freed (a hint for helpers).
     pub(super) retired_hint: AtomicUsize,
     /// Nodes freed so far (tests only).
@@ -74,9 +93,9 @@ impl<T> Shard<T> {
             registry,
             refs: AtomicUsize::new(1),
             owner: AtomicUsize::new(OWNED),
-            remote: AtomicPtr::new(ptr::null_mut()),
+            remote: pad(AtomicPtr::new(ptr::null_mut())),
             mirror: Mirror::new(),
-            epoch: Epoch::new(),
+            epoch: pad(Epoch::new()),
             retired_hint: AtomicUsize::new(0),
             #[cfg(test)]
             freed: AtomicUsize::new(0),
