@@ -21,6 +21,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
+use loopkit::context::ContextVar;
 use loopkit::registry::Registry;
 
 use runtime::{sleep, Loop};
@@ -283,4 +284,47 @@ fn the_last_handle_drop_stops_a_parked_loop() {
     assert!(stats.parks_handle_queue >= 1, "the loop parked, idle");
     assert!(stats.wakes_handle_queue >= 1, "the last drop woke it");
     assert!(stats.wakes_handle_queue <= stats.parks_handle_queue);
+}
+
+#[test]
+fn callbacks_and_tasks_run_in_their_captured_contexts() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    let (stats, ()) = on_loop(|lp, handle| {
+        drop(handle);
+        let _on_loop_thread = V.set(1);
+        // A copy of the caller's context is taken at each call.
+        lp.call_soon(|| assert_eq!(V.get(), Some(1)));
+        lp.call_later(Duration::from_millis(1), || {
+            assert_eq!(V.get(), Some(1));
+            V.set(9); // changes this callback's copy only
+        });
+        lp.spawn("parent", async {
+            assert_eq!(V.get(), Some(1), "the context as of the spawn");
+            V.set(2);
+            let child = Loop::current().spawn("child", async {
+                let seen = V.get();
+                V.set(3);
+                sleep(Duration::from_millis(2)).await;
+                (seen, V.get())
+            });
+            V.set(4);
+            let (seen, own) = child.await;
+            assert_eq!(
+                seen,
+                Some(2),
+                "the child sees its parent's value as of its spawn"
+            );
+            assert_eq!(own, Some(3), "and keeps its own across an await");
+            assert_eq!(V.get(), Some(4), "the child's set stayed in the child");
+            let me = Loop::current().current_task().expect("in a task");
+            assert_eq!(
+                me.context.get(&V),
+                Some(4),
+                "readable through the task's Context"
+            );
+        });
+        V.set(5); // after the copies: none of them sees it
+    });
+    // Callbacks: call_soon, call_later and the child's sleep timer.
+    assert_eq!((stats.finished, stats.soon_ran), (2, 3));
 }

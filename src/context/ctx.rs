@@ -155,11 +155,10 @@ impl Context {
     ) -> R {
         let id = var.id();
         self.inner.read(|map| {
+            let value = map.get(&id);
             // SAFETY: values under `var`'s id are `Stored<T>` (see `ContextVar::with`); the
             // map version, and so the value, lives until `read` returns.
-            f(map
-                .get(&id)
-                .map(|v| unsafe { value_ref::<T>(value_ptr(v)) }))
+            f(value.map(|v| unsafe { value_ref::<T>(value_ptr(v)) }))
         })
     }
 

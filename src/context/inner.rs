@@ -89,10 +89,12 @@ impl Inner {
     pub(crate) fn try_enter(&self) -> bool {
         // Acquire on success: pairs with the Release store in `exit` by the previous owner, so
         // this thread's Relaxed loads of `map` see the last version that owner published.
+        let (acquire, nothing_read) = (Ordering::Acquire, Ordering::Relaxed);
         // Relaxed on failure: nothing is read.
-        self.entered
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+        let won = self
+            .entered
+            .compare_exchange(false, true, acquire, nothing_read);
+        won.is_ok()
     }
 
     /// Marks the context not entered. Only its owner calls this, after it has stopped using it.
@@ -108,10 +110,10 @@ impl Inner {
         // Acquire: pairs with the Release store in `publish`, so the whole map version (its
         // nodes and values) is visible.
         let p = self.map.load(Ordering::Acquire, &guard);
-        // SAFETY: `map` is never null; the version `p` points to is retired only through
-        // `defer_destroy` (`publish`, `Retired::destroy`) or freed in `Drop` (no other reference
-        // to `self` then), and `guard` pins the epoch, so it is not freed before `guard` drops,
-        // which is after `f` returns.
+        // A version is retired only through `defer_destroy` (`Retired::destroy`), or freed in
+        // `Drop` when no other reference to `self` exists.
+        // SAFETY: `map` is never null, and `guard` pins the epoch, so the version `p` points to
+        // is not freed before `guard` drops, which is after `f` returns.
         f(unsafe { p.deref() })
     }
 
@@ -166,11 +168,11 @@ impl Retired {
     /// this call.
     pub(crate) unsafe fn destroy(self, guard: &Guard) {
         let p: Shared<'_, Map> = Shared::from(self.0);
-        // SAFETY: `p` came from `Atomic::swap` in `publish` (a `Box` made by `Owned::new`), it
-        // is no longer reachable from `map`, so no new reader can find it, and it is retired
-        // exactly once (`Retired` is not `Clone`). Readers that loaded it are pinned, so the
-        // collector frees it only after they unpin; this thread uses it no more (the safety
-        // point).
+        // `p` came from `Atomic::swap` in `publish` (a `Box` made by `Owned::new`), it is no
+        // longer reachable from `map`, so no new reader can find it, and it is retired exactly
+        // once (`Retired` is not `Clone`).
+        // SAFETY: readers that loaded `p` are pinned, so the collector frees it only after they
+        // unpin; this thread uses it no more (the safety point).
         unsafe { guard.defer_destroy(p) };
     }
 }
@@ -180,6 +182,7 @@ impl Drop for Inner {
         // SAFETY: `&mut self`: no other reference to the context exists, so no reader is
         // inside `read` on it and no owner can publish; nothing is deferred on `unprotected`.
         let guard = unsafe { epoch::unprotected() };
+        // Relaxed: `&mut self` orders every earlier store to `map` before this drop.
         let p = self.map.load(Ordering::Relaxed, guard);
         // SAFETY: `map` is never null; the current version was made by `Owned::new` and was
         // never retired (only replaced versions are), so this is its only release.

@@ -88,10 +88,11 @@ impl Fast {
         let ptr = if ctx.is_null() {
             ptr::null()
         } else {
-            // SAFETY: a non-null `ctx` is the context this thread has entered (set by `enter`
-            // or `base`, cleared by `exit` and `Owner::drop`), kept alive by the `run` frame or
-            // by `Owner::base`. The map reference is dropped before this function returns, and
-            // no publish happens meanwhile.
+            // A non-null `ctx` is the context this thread has entered (set by `enter` or
+            // `current`, cleared by `exit` and `Owner::drop`), kept alive by the `run` frame or
+            // by `Owner::base`.
+            // SAFETY: so this thread has entered it; the map reference is dropped before this
+            // function returns, and no publish happens meanwhile.
             let map = unsafe { (*ctx).owner_map() };
             map.get(&id).map_or(ptr::null(), value_ptr)
         };

@@ -48,11 +48,8 @@ impl Probe {
         assert_eq!(d, self.id, "probe content");
         // SeqCst: pairs with the SeqCst store in `drop`; if the value were dropped before this
         // read ended, some interleaving shows the flag set.
-        assert!(
-            !self.dropped[self.id].load(Ordering::SeqCst),
-            "probe {} read after its drop",
-            self.id
-        );
+        let dropped = self.dropped[self.id].load(Ordering::SeqCst);
+        assert!(!dropped, "probe {} read after its drop", self.id);
         self.id
     }
 }
@@ -73,27 +70,31 @@ unsafe impl Sync for Body {}
 
 static V: ContextVar<Probe> = ContextVar::new("probe");
 
+/// Runs `owner` inside a fresh context on a new thread while this thread reads `V` in that
+/// context (a foreign read, with `len` too). Returns the probe id the read saw, and the one the
+/// context holds once the owner is joined.
+fn owner_vs_foreign_reader(owner: fn(&Flags)) -> (Option<usize>, Option<usize>) {
+    let dropped = flags();
+    let ctx = Context::new();
+    let (c, d) = (ctx.clone(), dropped.clone());
+    let handle = thread::spawn(move || c.run(|| owner(&d)).unwrap());
+    let seen = ctx.with(&V, |p| p.map(Probe::check));
+    assert!(ctx.len() <= 1);
+    handle.join().unwrap();
+    (seen, ctx.with(&V, |p| p.map(Probe::check)))
+}
+
 /// A foreign reader reads a context while its owner sets twice (publishing two versions and
 /// retiring two). The reader sees one live, fully visible version.
 #[test]
 fn foreign_read_vs_owner_set() {
     model(|| {
-        let dropped = flags();
-        let ctx = Context::new();
-        let (c, d) = (ctx.clone(), dropped.clone());
-        let owner = thread::spawn(move || {
-            c.run(|| {
-                let _ = V.set(Probe::new(1, &d));
-                let _ = V.set(Probe::new(2, &d));
-            })
-            .unwrap();
+        let (seen, last) = owner_vs_foreign_reader(|d| {
+            let _ = V.set(Probe::new(1, d));
+            let _ = V.set(Probe::new(2, d));
         });
-        let seen = ctx.with(&V, |p| p.map(Probe::check));
         assert!(matches!(seen, None | Some(1 | 2)), "{seen:?}");
-        let len = ctx.len();
-        assert!(len <= 1);
-        owner.join().unwrap();
-        assert_eq!(ctx.with(&V, |p| p.map(Probe::check)), Some(2));
+        assert_eq!(last, Some(2));
     });
 }
 
@@ -144,20 +145,12 @@ fn two_threads_enter_one_context() {
 #[test]
 fn token_reset_vs_foreign_read() {
     model(|| {
-        let dropped = flags();
-        let ctx = Context::new();
-        let (c, d) = (ctx.clone(), dropped.clone());
-        let owner = thread::spawn(move || {
-            c.run(|| {
-                let _ = V.set(Probe::new(0, &d));
-                let t = V.set(Probe::new(1, &d));
-                V.reset(&t).unwrap();
-            })
-            .unwrap();
+        let (seen, last) = owner_vs_foreign_reader(|d| {
+            let _ = V.set(Probe::new(0, d));
+            let t = V.set(Probe::new(1, d));
+            V.reset(&t).unwrap();
         });
-        let seen = ctx.with(&V, |p| p.map(Probe::check));
         assert!(matches!(seen, None | Some(0 | 1)), "{seen:?}");
-        owner.join().unwrap();
-        assert_eq!(ctx.with(&V, |p| p.map(Probe::check)), Some(0));
+        assert_eq!(last, Some(0));
     });
 }

@@ -9,6 +9,7 @@ use crossbeam_epoch as epoch;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
+// SeqCst throughout: test counters, read after the code under test; they order nothing else.
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::Poll;

@@ -196,10 +196,10 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
             if p.is_null() {
                 f(self.default.as_ref())
             } else {
-                // SAFETY: `p` is the value pointer of this variable's id in the current context
-                // (its values are all `Stored<T>` with this `T`: only `set` and `reset` of this
-                // variable store under its id, and ids are never reused), and `with_value`
-                // keeps the version holding it alive until this closure returns.
+                // `p` is the value pointer of this variable's id in the current context; only
+                // `set` and `reset` of this variable store under its id, and ids are never reused.
+                // SAFETY: so `p` is a `Stored<T>` with this `T`, and `with_value` keeps the
+                // version holding it alive until this closure returns.
                 f(Some(unsafe { value_ref::<T>(p) }))
             }
         })
