@@ -7,8 +7,10 @@
 //! that finds its value dropped under it fails. Every value the reader can see is made by a
 //! thread that runs concurrently with the reader.
 //!
-//! `docs/context.md` lists, for each ordering and check these models guard, the weakening that
+//! [`docs/context.md`] lists, for each ordering and check these models guard, the weakening that
 //! was tried and the model that caught it.
+//!
+//! [`docs/context.md`]: crate::docs::context
 
 use super::{Context, ContextError, ContextVar};
 use crate::loom::{model, thread, Arc, AtomicBool, AtomicUsize, Ordering, UnsafeCell};

@@ -26,7 +26,9 @@
 //!   `crossbeam-epoch`).
 //! - Entering is a compare-exchange: of two threads entering one context, exactly one wins.
 //!
-//! `docs/context.md` maps each PEP 567 rule to the code and explains the design.
+//! [`docs/context.md`] maps each PEP 567 rule to the code and explains the design.
+//!
+//! [`docs/context.md`]: crate::docs::context
 //!
 //! # Examples
 //!
