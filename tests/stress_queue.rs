@@ -194,8 +194,9 @@ fn random_cancels_ledger() {
         ran.load(Ordering::Relaxed),
         prevented.load(Ordering::Relaxed),
     );
+    // How many cancels win depends on scheduling (a fast consumer may run every handle first);
+    // the ledger is what must hold.
     assert_eq!(r + c, pushed, "ran + prevented = pushed");
-    assert!(c > 0, "some cancels should win");
     assert_eq!(
         drops.load(Ordering::Relaxed),
         pushed,
