@@ -117,7 +117,6 @@ fn sorted(l: &Mutex<Vec<usize>>) -> Vec<usize> {
 
 /// The push whose unpark panics has still queued its payload and frees its handle; the next
 /// push unparks again (the flag was re-armed), so the park is woken; nothing leaks.
-#[test]
 fn panicking_unpark_rearms_and_leaks_nothing() {
     let _serial = serial();
     let before = live_bytes();
@@ -158,7 +157,6 @@ fn panicking_unpark_rearms_and_leaks_nothing() {
 /// A consumer blocked in `recv()` with no timeout: the producer's first unpark panics, its
 /// second push wakes the consumer, which receives both items. A watchdog turns a stranded
 /// consumer into a failure.
-#[test]
 fn panicking_unpark_does_not_strand_a_blocked_consumer() {
     let _serial = serial();
     let _w = Watchdog::new("panicking_unpark_blocked", Duration::from_secs(60));
@@ -194,7 +192,6 @@ fn panicking_unpark_does_not_strand_a_blocked_consumer() {
 
 /// Dropping the receiver drops every queued payload even when some `Drop`s panic; the first
 /// panic is resumed after the rest; every handle ends `Done` and `cancel()` answers `false`.
-#[test]
 fn panicking_payload_drops_in_receiver_drop_stop_no_other() {
     let _serial = serial();
     let before = live_bytes();
@@ -248,7 +245,6 @@ fn panicking_payload_drops_in_receiver_drop_stop_no_other() {
 
 /// A `Drop` panic inside `cancel()` propagates to the canceller; the handle is `Cancelled`, the
 /// consumer skips the node, and the rest of the queue is untouched.
-#[test]
 fn panicking_drop_in_cancel() {
     let _serial = serial();
     let before = live_bytes();
@@ -276,4 +272,15 @@ fn panicking_drop_in_cancel() {
         );
     }
     assert_no_leak(before);
+}
+
+/// The scenarios run one after another on one test thread: live bytes are global, and a test
+/// harness running other tests in parallel (spawning their threads, recording their results)
+/// allocates while a scenario measures.
+#[test]
+fn panicking_wakers_and_payloads_lose_and_leak_nothing() {
+    panicking_unpark_rearms_and_leaks_nothing();
+    panicking_unpark_does_not_strand_a_blocked_consumer();
+    panicking_payload_drops_in_receiver_drop_stop_no_other();
+    panicking_drop_in_cancel();
 }
