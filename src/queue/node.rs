@@ -223,10 +223,10 @@ unsafe fn drop_payload<P>(h: NonNull<Header>) {
 /// # Safety
 /// `h` is a live `Node<P>` with no references left and no payload left; it is not used again.
 unsafe fn dealloc<P>(h: NonNull<Header>) {
-    // SAFETY: no reference is left (caller), so this thread has exclusive access. The empty
-    // `with_mut`s are deliberate write accesses: under loom they check that every earlier access to
-    // the payload (by the consumer or a canceller) and every handle's use of the node
-    // happens-before the free.
+    // The empty `with_mut`s are deliberate write accesses: under loom they check that every
+    // earlier access to the payload (by the consumer or a canceller) and every handle's use of
+    // the node happens-before the free.
+    // SAFETY: no reference is left (caller), so this thread has exclusive access.
     unsafe {
         payload::<P>(h).with_mut(|_| ());
         #[cfg(loopkit_loom)]

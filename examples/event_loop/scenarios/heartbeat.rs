@@ -319,18 +319,7 @@ impl Heartbeat {
                     self.pushed, self.ran, self.on_loop.steps
                 ),
             ),
-            Check::new(
-                "wake calls never above parks",
-                st.wakes_handle_queue <= st.parks_handle_queue
-                    && st.wakes_wake_queue <= st.parks_wake_queue,
-                format!(
-                    "handle queue {} wakes / {} parks, wake queue {} / {}",
-                    st.wakes_handle_queue,
-                    st.parks_handle_queue,
-                    st.wakes_wake_queue,
-                    st.parks_wake_queue
-                ),
-            ),
+            Check::wakes_within_parks(st),
         ]
     }
 }

@@ -255,18 +255,7 @@ impl LostWakeup {
                     self.rounds.len()
                 ),
             ),
-            Check::new(
-                "wake calls never above parks",
-                st.wakes_handle_queue <= st.parks_handle_queue
-                    && st.wakes_wake_queue <= st.parks_wake_queue,
-                format!(
-                    "handle queue {} wakes / {} parks, wake queue {} / {}",
-                    st.wakes_handle_queue,
-                    st.parks_handle_queue,
-                    st.wakes_wake_queue,
-                    st.parks_wake_queue
-                ),
-            ),
+            Check::wakes_within_parks(st),
             Check::new(
                 "the loop stopped by itself once its handle was dropped, nothing left behind",
                 st.abandoned == 0 && st.unregistered == st.spawned && st.finished == st.spawned,

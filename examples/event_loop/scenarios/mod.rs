@@ -27,6 +27,22 @@ impl Check {
             detail: detail.into(),
         }
     }
+
+    /// The queue's at-most-one-wake-per-park rule, on both of one loop's queues.
+    pub fn wakes_within_parks(st: &crate::runtime::LoopStats) -> Check {
+        Check::new(
+            "wake calls never above parks",
+            st.wakes_handle_queue <= st.parks_handle_queue
+                && st.wakes_wake_queue <= st.parks_wake_queue,
+            format!(
+                "handle queue {} wakes / {} parks, wake queue {} / {}",
+                st.wakes_handle_queue,
+                st.parks_handle_queue,
+                st.wakes_wake_queue,
+                st.parks_wake_queue
+            ),
+        )
+    }
 }
 
 impl fmt::Display for Check {
