@@ -260,7 +260,7 @@ fn timed_gets(threads: usize, iters: u64) -> Duration {
 
 fn get_threads(c: &mut Criterion) {
     let mut g = c.benchmark_group("context/get_threads");
-    for threads in [1usize, 2] {
+    for threads in harness::thread_sweep(&[1, 2]) {
         g.bench_with_input(BenchmarkId::new("loopkit", threads), &threads, |b, &t| {
             b.iter_custom(|iters| timed_gets(t, iters))
         });

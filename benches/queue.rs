@@ -36,7 +36,7 @@ use loopkit::queue::{self, Callback};
 
 #[path = "../tests/support/mod.rs"]
 mod support;
-use support::harness::timed_threads;
+use support::harness::{thread_sweep, timed_threads};
 
 /// Items per measured iteration.
 const BATCH: usize = 20_000;
@@ -315,7 +315,7 @@ const PEERS: &[Peer] = &[
 ];
 
 fn throughput(c: &mut Criterion) {
-    for producers in [1usize, 2, 4] {
+    for producers in thread_sweep(&[1, 2, 4]) {
         let mut g = c.benchmark_group(format!("queue_throughput_{producers}p1c"));
         g.throughput(Throughput::Elements(BATCH as u64));
         g.sample_size(20);
@@ -453,7 +453,7 @@ fn interleaved_throughput(c: &mut Criterion) {
         v.sort_by(|a, b| a.total_cmp(b));
         v[v.len() / 2]
     };
-    for producers in [1usize, 2, 4] {
+    for producers in thread_sweep(&[1, 2, 4]) {
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); PEERS.len()];
         let mut g = c.benchmark_group("queue_interleaved");
         g.sampling_mode(SamplingMode::Flat).sample_size(21);

@@ -27,7 +27,7 @@ use sharded_slab::Slab;
 
 #[path = "../tests/support/mod.rs"]
 mod support;
-use support::harness::timed_threads;
+use support::harness::{thread_sweep, timed_threads};
 
 /// Pairs per batch (register all, then unregister all).
 const BATCH: usize = 64;
@@ -129,7 +129,7 @@ fn wall<F: Fn(usize, u64) + Sync>(n: usize, iters: u64, body: F) -> Duration {
 }
 
 fn pairs(c: &mut Criterion) {
-    for threads in [1usize, 2] {
+    for threads in thread_sweep(&[1, 2]) {
         let mut g = c.benchmark_group(format!("registry/pair/{threads}t"));
         // Elements = pairs done by all threads: time per element is wall time per pair.
         g.throughput(Throughput::Elements((BATCH * threads) as u64));

@@ -29,3 +29,20 @@ where
     });
     t0.elapsed()
 }
+
+/// The thread counts a multi-threaded bench sweeps: `default` (sized for a 2-core machine), or
+/// the comma-separated list in `LOOPKIT_BENCH_THREADS` (e.g. `1,2,4,8,16` on a larger machine).
+/// A malformed list panics with the variable's value, so a typo never silently runs the default.
+#[allow(dead_code)] // not every bench sweeps threads
+pub fn thread_sweep(default: &[usize]) -> Vec<usize> {
+    match std::env::var("LOOPKIT_BENCH_THREADS") {
+        Ok(s) => s
+            .split(',')
+            .map(|t| match t.trim().parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => panic!("LOOPKIT_BENCH_THREADS={s:?}: expected a list like 1,2,4,8,16"),
+            })
+            .collect(),
+        Err(_) => default.to_vec(),
+    }
+}
