@@ -56,7 +56,7 @@
 //! | `DONE` (2) | ran, or dropped unrun by the receiver's drop | final | - |
 //! | `CANCELLED` (3) | a cancel won; the canceller dropped the payload | final | - |
 //!
-//! The reference count only goes down after the initial `2` (`push`) or `1` (`push_detached`),
+//! The reference count only goes down after the initial `2` (`push`) or `1` (`send`),
 //! except that `Handle::clone` adds one. Whoever takes it to zero frees the node (`Release`
 //! decrement, `Acquire` fence). When the consumer sees a count of 1 (only its own reference, with
 //! an `Acquire` load) no handle exists and none can appear, so it runs and frees the node
@@ -112,7 +112,7 @@ pub use self::inner::Sender;
 pub use self::park::EventFdWaker;
 pub use self::park::{NoPark, Park, ThreadParker, ThreadUnparker, Unpark};
 pub use self::receiver::{channel, with_parker, with_unparker, Receiver};
-pub use self::recv::TryIter;
+pub use self::recv::{IntoIter, Iter, RecvFut, TryIter};
 
 use self::node::{Header, CANCELLED, DONE, LIFECYCLE, PENDING, REF, RUNNING};
 

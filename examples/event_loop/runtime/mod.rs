@@ -586,7 +586,7 @@ impl LoopHandle {
         F: FnOnce() + Send + 'static,
     {
         self.unwoken_tx
-            .push_detached(in_context_send(copy_context(), f))
+            .send(in_context_send(copy_context(), f))
     }
 
     /// A view of the loop's tasks that does not keep the loop running.
