@@ -56,7 +56,11 @@ fn recv_async_on_a_current_thread_runtime_ends_at_disconnect() {
         p.join().unwrap();
     }
     assert_eq!(end, RecvError);
-    assert_eq!(next, vec![PER; PRODUCERS as usize], "every send received once");
+    assert_eq!(
+        next,
+        vec![PER; PRODUCERS as usize],
+        "every send received once"
+    );
 }
 
 #[test]

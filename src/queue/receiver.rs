@@ -238,9 +238,7 @@ pub fn with_parker<T, P: Park>(parker: P) -> (Sender<T>, Receiver<T, P>) {
 /// assert!(rx.finish_park());
 /// assert_eq!(rx.try_recv(), Ok(1));
 /// ```
-pub fn with_unparker<T, U: Unpark>(
-    unparker: U,
-) -> (Sender<T>, Receiver<T, NoPark>) {
+pub fn with_unparker<T, U: Unpark>(unparker: U) -> (Sender<T>, Receiver<T, NoPark>) {
     new_pair(Box::new(unparker), NoPark)
 }
 

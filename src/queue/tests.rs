@@ -483,7 +483,11 @@ fn send_takes_borrowed_values_and_gives_them_back() {
     tx.send(&words[1]).unwrap();
     assert_eq!(rx.try_recv(), Ok("a"));
     rx.close();
-    assert_eq!(tx.send(&words[0]), Err(SendError("a")), "refused: value back");
+    assert_eq!(
+        tx.send(&words[0]),
+        Err(SendError("a")),
+        "refused: value back"
+    );
     assert_eq!(rx.try_recv(), Ok("b"), "accepted before the close");
     assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
     drop(rx);
@@ -521,13 +525,25 @@ fn recv_deadline_takes_times_out_and_disconnects() {
     assert_eq!(rx.recv_deadline(soon), Err(RecvTimeoutError::Timeout));
     assert!(Instant::now() >= soon, "returned before the deadline");
     tx.send(1).unwrap();
-    assert_eq!(rx.recv_deadline(past), Ok(1), "queued: a past deadline still takes it");
+    assert_eq!(
+        rx.recv_deadline(past),
+        Ok(1),
+        "queued: a past deadline still takes it"
+    );
     let h = tx.push(2).unwrap();
     assert!(h.cancel());
-    assert_eq!(rx.recv_deadline(past), Err(RecvTimeoutError::Timeout), "cancelled: skipped");
+    assert_eq!(
+        rx.recv_deadline(past),
+        Err(RecvTimeoutError::Timeout),
+        "cancelled: skipped"
+    );
     tx.send(3).unwrap();
     drop(tx);
-    assert_eq!(rx.recv_deadline(past), Ok(3), "queued before the disconnect");
+    assert_eq!(
+        rx.recv_deadline(past),
+        Ok(3),
+        "queued before the disconnect"
+    );
     assert_eq!(rx.recv_deadline(past), Err(RecvTimeoutError::Disconnected));
 }
 
@@ -583,7 +599,11 @@ fn iter_ends_at_close_after_the_accepted_payloads() {
     for v in &mut rx {
         seen.push(v);
     }
-    assert_eq!(seen, [1, 3], "cancelled skipped; ends at close with a sender alive");
+    assert_eq!(
+        seen,
+        [1, 3],
+        "cancelled skipped; ends at close with a sender alive"
+    );
     drop(tx);
 }
 
@@ -628,7 +648,10 @@ impl Drop for Reenter {
             });
             // The queue is closed by now (the receiver is being dropped): refused, value back
             // (and dropped here, counted).
-            assert!(back.is_err(), "send into a receiver being dropped was accepted");
+            assert!(
+                back.is_err(),
+                "send into a receiver being dropped was accepted"
+            );
         }
         if self.panic {
             panic!("payload drop panic (expected by the test)");
