@@ -245,7 +245,7 @@ fn mio_waker_wakes_a_poll_loop() {
     });
     let mut next = 0;
     while next < 100 {
-        while let Some(v) = rx.try_recv().ok() {
+        while let Ok(v) = rx.try_recv() {
             assert_eq!(v, next);
             next += 1;
         }

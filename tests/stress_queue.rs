@@ -31,7 +31,7 @@ fn spin(n: u64) {
 /// Pops one payload, parking (no timeout) whenever the queue is empty.
 fn pop_parking<T>(rx: &mut Receiver<T>) -> T {
     loop {
-        if let Some(v) = rx.try_recv().ok() {
+        if let Ok(v) = rx.try_recv() {
             return v;
         }
         rx.park();
