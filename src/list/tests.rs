@@ -969,6 +969,12 @@ proptest! {
     fn ops_agree_with_vecdeque_model(ops in prop::collection::vec(op_strategy(), 0..if cfg!(miri) { 16 } else { 120 })) {
         ops::run(&ops);
     }
+
+    /// The fuzz target's input path: `decode` of any bytes, then the same routine.
+    #[test]
+    fn decoded_bytes_agree(bytes in prop::collection::vec(any::<u8>(), 0..if cfg!(miri) { 24 } else { 240 })) {
+        ops::run(&ops::decode(&bytes));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -29,7 +29,9 @@
 //! t.join().unwrap();
 //! ```
 //!
-//! Payloads are any `T: Send`; for `T =` [`Callback`] (`Box<dyn FnOnce() + Send>`),
+//! Payloads are any `T` ([`Sender::send`]; the halves cross threads when `T: Send`), and
+//! `T: Send + 'static` for a cancellable [`Handle`] ([`Sender::push`]); for `T =` [`Callback`]
+//! (`Box<dyn FnOnce() + Send>`),
 //! [`Sender::call_soon`] stores the closure inline in the node (no `Box`), and
 //! [`Receiver::run_pending`] runs it in place. [`docs/queue.md`] has the full design.
 //!
@@ -296,7 +298,8 @@ pub struct Handle {
 }
 
 // SAFETY: a handle only touches the node's atomic state word and, through `cancel`, drops the
-// payload, which is `Send` (every push requires `T: Send`, every closure `F: Send`).
+// payload, which is `Send` and `'static` (a handle comes only from `push`, which requires
+// `T: Send + 'static`, or `call_soon`, whose closure is `F: Send + 'static`).
 unsafe impl Send for Handle {}
 // SAFETY: as above; concurrent `cancel`s are arbitrated by a CAS, so one drop at most.
 unsafe impl Sync for Handle {}

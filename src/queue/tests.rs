@@ -360,6 +360,12 @@ proptest! {
     fn model_agrees(ops in prop::collection::vec(op(), 0..if cfg!(miri) { 20 } else { 80 })) {
         ops::run(&ops);
     }
+
+    /// The fuzz target's input path: `decode` of any bytes, then the same routine.
+    #[test]
+    fn decoded_bytes_agree(bytes in prop::collection::vec(any::<u8>(), 0..if cfg!(miri) { 24 } else { 240 })) {
+        ops::run(&ops::decode(&bytes));
+    }
 }
 
 /// A panic in a generic `drain` reaches the caller; the rest stays queued.
