@@ -4,6 +4,9 @@
 //! queue is a hang here (turned into a failure by the watchdog).
 #![cfg(not(any(miri, loopkit_loom)))]
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::thread;
 use std::time::Duration;
 
@@ -11,6 +14,27 @@ use loopkit::queue::{self, RecvError};
 use support::watchdog::Watchdog;
 
 mod support;
+
+/// Counts the `Pending`s of the future it wraps: each one is a wait that only a wake from a
+/// sending thread (or the disconnect) can end, so a count above zero shows the test exercised
+/// the wake path and did not just find a payload at every poll.
+struct CountPending<'a, F> {
+    fut: F,
+    pendings: &'a mut usize,
+}
+
+impl<F: Future + Unpin> Future for CountPending<'_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        let r = Pin::new(&mut this.fut).poll(cx);
+        if r.is_pending() {
+            *this.pendings += 1;
+        }
+        r
+    }
+}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -39,10 +63,17 @@ fn recv_async_on_a_current_thread_runtime_ends_at_disconnect() {
         })
         .collect();
     drop(tx);
-    let (next, end) = runtime().block_on(async move {
+    let (next, end, pendings) = runtime().block_on(async move {
         let mut next = vec![0u64; PRODUCERS as usize];
+        let mut pendings = 0;
         let end = loop {
-            match rx.recv_async().await {
+            let fut = rx.recv_async();
+            match (CountPending {
+                fut,
+                pendings: &mut pendings,
+            })
+            .await
+            {
                 Ok((p, seq)) => {
                     assert_eq!(seq, next[p as usize], "producer {p}: out of order");
                     next[p as usize] += 1;
@@ -50,7 +81,7 @@ fn recv_async_on_a_current_thread_runtime_ends_at_disconnect() {
                 Err(e) => break e,
             }
         };
-        (next, end)
+        (next, end, pendings)
     });
     for p in producers {
         p.join().unwrap();
@@ -71,10 +102,20 @@ fn recv_async_in_a_spawned_task_is_woken_from_another_thread() {
     let got = rt.block_on(async move {
         let consumer = tokio::task::spawn(async move {
             let mut got = Vec::new();
-            while let Ok(v) = rx.recv_async().await {
-                got.push(v);
+            let mut pendings = 0;
+            loop {
+                let fut = rx.recv_async();
+                match (CountPending {
+                    fut,
+                    pendings: &mut pendings,
+                })
+                .await
+                {
+                    Ok(v) => got.push(v),
+                    Err(RecvError) => break,
+                }
             }
-            got
+            (got, pendings)
         });
         // The task has parked (nothing sent yet) by the time the sender thread starts sending.
         tokio::task::yield_now().await;
@@ -89,5 +130,10 @@ fn recv_async_in_a_spawned_task_is_woken_from_another_thread() {
         sender.join().unwrap();
         got
     });
+    let (got, pendings) = got;
     assert_eq!(got, (0..100).collect::<Vec<_>>());
+    assert!(
+        pendings > 0,
+        "the task never waited: the wake path was not exercised"
+    );
 }
