@@ -92,6 +92,10 @@ fn recv_async_on_a_current_thread_runtime_ends_at_disconnect() {
         vec![PER; PRODUCERS as usize],
         "every send received once"
     );
+    assert!(
+        pendings > 0,
+        "the task never waited: the wake path was not exercised"
+    );
 }
 
 #[test]
