@@ -531,6 +531,8 @@ impl<'a, T: Linked<Tag>, Tag> CursorMut<'a, T, Tag> {
     pub fn insert_before(&mut self, handle: T::Handle) -> Result<(), AlreadyLinked<T::Handle>> {
         // SAFETY: `current` is the sentinel or a node of the list, both live.
         let prev = unsafe { Links::prev(self.current) };
+        // `prev` and `current` are adjacent links of the list (sentinel or nodes), as
+        // `insert_between` needs.
         self.list.insert_between(handle, prev, self.current)
     }
 
@@ -557,6 +559,8 @@ impl<'a, T: Linked<Tag>, Tag> CursorMut<'a, T, Tag> {
     pub fn insert_after(&mut self, handle: T::Handle) -> Result<(), AlreadyLinked<T::Handle>> {
         // SAFETY: `current` is the sentinel or a node of the list, both live.
         let next = unsafe { Links::next(self.current) };
+        // `current` and `next` are adjacent links of the list (sentinel or nodes), as
+        // `insert_between` needs.
         self.list.insert_between(handle, self.current, next)
     }
 

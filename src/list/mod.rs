@@ -325,7 +325,7 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
 
     /// Links the node of `handle` between the adjacent `prev` and `next` of this list.
     #[inline(always)]
-    pub(super) fn insert_between(
+    fn insert_between(
         &mut self,
         handle: T::Handle,
         prev: NonNull<Links<T>>,
@@ -404,7 +404,7 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
     /// `links` is the sentinel or the links of a node this list holds, as stored in the ring;
     /// the node stays in the list (and so alive) while the returned borrow of `self` lasts.
     #[inline(always)]
-    pub(super) unsafe fn node_at(&self, links: NonNull<Links<T>>) -> Option<&T> {
+    unsafe fn node_at(&self, links: NonNull<Links<T>>) -> Option<&T> {
         if links == self.sentinel {
             return None;
         }
