@@ -16,8 +16,8 @@
 //! * removing a node that is not linked returns `None`;
 //! * dropping the list hands every node's handle back exactly once.
 //!
-//! There are no atomics in this module and no allocation after [`List::new`] (which allocates
-//! the sentinel). The list is single-owner: every mutation takes `&mut List`. See
+//! There are no atomics in this module and no allocation but the sentinel of each new list
+//! ([`List::new`], [`List::split_off`]). The list is single-owner: every mutation takes `&mut List`. See
 //! [`docs/list.md`] for the design, the thread-safety argument (why [`Links`] is not `Sync` and
 //! [`List::remove_ptr`] is `unsafe`), and the alternatives that were rejected.
 //!
@@ -148,7 +148,7 @@ impl<H> std::error::Error for AlreadyLinked<H> {}
 ///
 /// | operation | time | notes |
 /// |---|---|---|
-/// | [`new`](List::new) | O(1) | the only allocation: the sentinel |
+/// | [`new`](List::new) | O(1) | allocates the sentinel |
 /// | [`push_back`](List::push_back), [`push_front`](List::push_front) | O(1) | one owner check |
 /// | [`pop_front`](List::pop_front), [`pop_back`](List::pop_back) | O(1) | |
 /// | [`remove`](List::remove), [`remove_ptr`](List::remove_ptr) | O(1) | one owner check |
@@ -161,7 +161,8 @@ impl<H> std::error::Error for AlreadyLinked<H> {}
 /// | [`cursor_front_mut`](List::cursor_front_mut), [`cursor_back_mut`](List::cursor_back_mut) | O(1) per step | removal keeps going; peek, insert before and after |
 /// | [`clear`](List::clear), drop | O(n) | every handle given back once |
 ///
-/// No operation after `new` allocates or uses an atomic. [`append`](List::append) is the one
+/// No operation uses an atomic, and none but [`new`](List::new) and
+/// [`split_off`](List::split_off) (each making a new list's sentinel) allocates. [`append`](List::append) is the one
 /// place the owner record costs something: the two rings are spliced with four pointer writes,
 /// but each node that moves must be told its new owner; [`docs/list.md`] explains why no O(1)
 /// scheme exists without allocating. Moving a whole `List` value is O(1) and keeps its id.
@@ -222,7 +223,8 @@ unsafe impl<T: Linked<Tag>, Tag> Send for List<T, Tag> where T::Handle: Send {}
 unsafe impl<T: Linked<Tag> + Sync, Tag> Sync for List<T, Tag> {}
 
 impl<T: Linked<Tag>, Tag> List<T, Tag> {
-    /// Creates an empty list. This allocates the sentinel; nothing else in the list allocates.
+    /// Creates an empty list. This allocates the sentinel; nothing else in the list allocates,
+    /// except [`split_off`](List::split_off), which creates a list.
     ///
     /// # Examples
     ///
