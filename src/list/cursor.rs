@@ -343,7 +343,8 @@ unsafe impl<T: Linked<Tag> + Sync, Tag> Send for Cursor<'_, T, Tag> {}
 // SAFETY: as above.
 unsafe impl<T: Linked<Tag> + Sync, Tag> Sync for Cursor<'_, T, Tag> {}
 
-/// A cursor over a [`List`] that can remove the node it is on and keep going.
+/// A cursor over a [`List`] that can remove the node it is on and keep going, link new nodes
+/// before or after it, and peek at its neighbours.
 ///
 /// The cursor is either on a node or on the "ghost" position between the back and the front
 /// (where it starts on an empty list); moving past either end goes through the ghost, as in
