@@ -116,7 +116,7 @@ fn loopkit_boxed(producers: usize, total: usize) -> Duration {
         total,
         move |n| {
             for i in 0..n {
-                tx.push_detached(boxed(i)).unwrap();
+                tx.send(boxed(i)).unwrap();
             }
         },
         |total| loopkit_consume(&mut rx, total),

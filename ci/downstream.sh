@@ -17,7 +17,7 @@ edition = "2021"
 publish = false
 
 [dependencies]
-loopkit = { path = "$root", features = ["eventfd", "mio", "arbitrary", "serde"] }
+loopkit = { path = "$root", features = ["eventfd", "mio", "arbitrary", "serde", "futures-core"] }
 
 [workspace]
 TOML

@@ -86,6 +86,34 @@ fn no_list_operation_allocates_or_frees() {
     }
     back.push(a.pop_back().unwrap());
     assert!(a.contains(a.front().unwrap()));
+    // The read-only cursor, peeks, and cursor inserts (before, after, at the ghost).
+    let mut ro = a.cursor_back();
+    let mut walked = 0;
+    while ro.current().is_some() {
+        walked += usize::from(ro.peek_prev().is_some());
+        ro.move_prev();
+    }
+    assert_eq!(
+        walked + 1,
+        a.len(),
+        "every node but the front has a previous node"
+    );
+    let mut cursor = a.cursor_front_mut();
+    cursor.move_next();
+    assert!(cursor.peek_next().is_some() && cursor.peek_prev().is_some());
+    let (x, y, z) = (
+        back.pop().unwrap(),
+        back.pop().unwrap(),
+        back.pop().unwrap(),
+    );
+    assert!(cursor.insert_before(x).is_ok());
+    assert!(cursor.insert_after(y).is_ok());
+    cursor.move_prev();
+    cursor.move_prev();
+    cursor.move_prev(); // the ghost
+    assert!(cursor.current().is_none());
+    assert!(cursor.insert_before(z).is_ok());
+    assert!(cursor.insert_after(z).is_err()); // linked: handed back
     let after = calls();
 
     assert_eq!(

@@ -76,7 +76,7 @@ fn poll_recv_receives_everything_then_none() {
             thread::spawn(move || {
                 let mut rng = Rng::new(p as u64 + 1);
                 for seq in 0..PER {
-                    tx.push_detached((p, seq)).unwrap();
+                    tx.send((p, seq)).unwrap();
                     if rng.below(64) == 0 {
                         thread::sleep(Duration::from_micros(50));
                     }

@@ -177,7 +177,7 @@ fn panicking_unpark_does_not_strand_a_blocked_consumer() {
     let mut pushed = Vec::new();
     for id in 0..2 {
         thread::sleep(Duration::from_millis(20));
-        let r = panic::catch_unwind(AssertUnwindSafe(|| tx.push_detached(id)));
+        let r = panic::catch_unwind(AssertUnwindSafe(|| tx.send(id)));
         // The push itself succeeded or panicked in the unpark; the payload is queued either way.
         if let Ok(res) = r {
             res.unwrap();
@@ -257,7 +257,7 @@ fn panicking_drop_in_cancel() {
             ledger: drops.clone(),
         };
         let h0 = tx.push(item(0, true)).unwrap();
-        tx.push_detached(item(1, false)).unwrap();
+        tx.send(item(1, false)).unwrap();
         assert!(panic::catch_unwind(AssertUnwindSafe(|| h0.cancel())).is_err());
         assert_eq!(h0.state(), HandleState::Cancelled);
         assert!(!h0.cancel());

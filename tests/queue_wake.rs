@@ -134,7 +134,7 @@ fn awake_consumer_gets_no_wake_calls() {
         got
     });
     for _ in 0..100_000 {
-        tx.push_detached(1).unwrap();
+        tx.send(1).unwrap();
     }
     stop.store(true, Ordering::Release);
     assert_eq!(consumer.join().unwrap(), 100_000);
@@ -195,7 +195,7 @@ fn herd_against_a_blocked_consumer() {
             let tx = tx.clone();
             thread::spawn(move || {
                 for _ in 0..500 {
-                    tx.push_detached(1).unwrap();
+                    tx.send(1).unwrap();
                 }
             })
         })
@@ -245,7 +245,7 @@ fn mio_waker_wakes_a_poll_loop() {
     });
     let mut next = 0;
     while next < 100 {
-        while let Some(v) = rx.try_pop() {
+        while let Ok(v) = rx.try_recv() {
             assert_eq!(v, next);
             next += 1;
         }

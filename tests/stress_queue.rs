@@ -31,7 +31,7 @@ fn spin(n: u64) {
 /// Pops one payload, parking (no timeout) whenever the queue is empty.
 fn pop_parking<T>(rx: &mut Receiver<T>) -> T {
     loop {
-        if let Some(v) = rx.try_pop() {
+        if let Ok(v) = rx.try_recv() {
             return v;
         }
         rx.park();
@@ -49,7 +49,7 @@ fn per_producer_fifo_no_gaps_no_dups() {
             let tx = tx.clone();
             thread::spawn(move || {
                 for seq in 0..per {
-                    tx.push_detached((p, seq)).unwrap();
+                    tx.send((p, seq)).unwrap();
                 }
             })
         })
@@ -89,13 +89,13 @@ fn ping_pong_parking_100k_rounds() {
             let v = pop_parking(&mut rx_ping);
             assert_eq!(v, i);
             spin(rng.below(64));
-            tx_pong.push_detached(v).unwrap();
+            tx_pong.send(v).unwrap();
         }
     });
     let mut rng = Rng::new(0xD1B5_4A32_D192_ED03);
     for i in 0..ROUNDS {
         spin(rng.below(64));
-        tx_ping.push_detached(i).unwrap();
+        tx_ping.send(i).unwrap();
         assert_eq!(pop_parking(&mut rx_pong), i);
     }
     echo.join().unwrap();
@@ -229,7 +229,7 @@ fn close_races_producers_drop_counters() {
                     // Bounded, so a descheduled consumer cannot let the producers run away.
                     while accepted < max_per_producer {
                         attempts.fetch_add(1, Ordering::Relaxed);
-                        match tx.push_detached(D(drops.clone(), p)) {
+                        match tx.send(D(drops.clone(), p)) {
                             Ok(()) => accepted += 1,
                             Err(SendError(back)) => {
                                 assert_eq!(back.1, p, "refused payload comes back intact");
@@ -339,7 +339,7 @@ fn disconnect_wakes_a_blocked_recv() {
                     let mut rng = Rng::new((round * producers + p) as u64 + 1);
                     for seq in 0..n {
                         spin(rng.below(200));
-                        tx.push_detached((p, seq)).unwrap();
+                        tx.send((p, seq)).unwrap();
                     }
                     spin(rng.below(200));
                     drop(tx);

@@ -12,9 +12,12 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
     /// `next.prev` and `prev.next` lead back to it, that it records this list as owner, that its
     /// recorded node pointer leads back to the same links; that both walks count `len` nodes.
     ///
+    /// A test helper (O(n)), not part of the supported API.
+    ///
     /// # Examples
     ///
     /// See [`List`].
+    #[doc(hidden)]
     pub fn assert_valid(&self) {
         let s = self.sentinel;
         let owner = self.owner_word();

@@ -16,8 +16,8 @@
 //! * removing a node that is not linked returns `None`;
 //! * dropping the list hands every node's handle back exactly once.
 //!
-//! There are no atomics in this module and no allocation after [`List::new`] (which allocates
-//! the sentinel). The list is single-owner: every mutation takes `&mut List`. See
+//! There are no atomics in this module and no allocation but the sentinel of each new list
+//! ([`List::new`], [`List::split_off`]). The list is single-owner: every mutation takes `&mut List`. See
 //! [`docs/list.md`] for the design, the thread-safety argument (why [`Links`] is not `Sync` and
 //! [`List::remove_ptr`] is `unsafe`), and the alternatives that were rejected.
 //!
@@ -76,7 +76,7 @@ pub mod ops;
 #[cfg(all(test, not(loopkit_loom)))]
 mod tests;
 
-pub use self::cursor::{CursorMut, IntoIter, Iter};
+pub use self::cursor::{Cursor, CursorMut, IntoIter, Iter};
 pub use self::links::{Linked, Links};
 
 /// The identity of a live [`List`]: the address of its heap sentinel.
@@ -148,19 +148,21 @@ impl<H> std::error::Error for AlreadyLinked<H> {}
 ///
 /// | operation | time | notes |
 /// |---|---|---|
-/// | [`new`](List::new) | O(1) | the only allocation: the sentinel |
+/// | [`new`](List::new) | O(1) | allocates the sentinel |
 /// | [`push_back`](List::push_back), [`push_front`](List::push_front) | O(1) | one owner check |
 /// | [`pop_front`](List::pop_front), [`pop_back`](List::pop_back) | O(1) | |
 /// | [`remove`](List::remove), [`remove_ptr`](List::remove_ptr) | O(1) | one owner check |
 /// | [`contains`](List::contains) | O(1) | compares the node's recorded owner |
 /// | [`front`](List::front), [`back`](List::back), [`len`](List::len), [`is_empty`](List::is_empty), [`id`](List::id) | O(1) | |
 /// | [`append`](List::append) | O(1) + O(len(other)) | splice is O(1); each moved node's owner is restamped (see below) |
+/// | [`split_off`](List::split_off) | O(len - at) | walks back from the end, restamping each moved node; allocates the new sentinel |
 /// | [`iter`](List::iter) | O(1) per step | double-ended, exact size |
-/// | [`cursor_front_mut`](List::cursor_front_mut) | O(1) per step | removal keeps going |
+/// | [`cursor_front`](List::cursor_front), [`cursor_back`](List::cursor_back) | O(1) per step | read-only, peeks both ways |
+/// | [`cursor_front_mut`](List::cursor_front_mut), [`cursor_back_mut`](List::cursor_back_mut) | O(1) per step | removal keeps going; peek, insert before and after |
 /// | [`clear`](List::clear), drop | O(n) | every handle given back once |
-/// | [`assert_valid`](List::assert_valid) | O(n) | |
 ///
-/// No operation after `new` allocates or uses an atomic. [`append`](List::append) is the one
+/// No operation uses an atomic, and none but [`new`](List::new) and
+/// [`split_off`](List::split_off) (each making a new list's sentinel) allocates. [`append`](List::append) is the one
 /// place the owner record costs something: the two rings are spliced with four pointer writes,
 /// but each node that moves must be told its new owner; [`docs/list.md`] explains why no O(1)
 /// scheme exists without allocating. Moving a whole `List` value is O(1) and keeps its id.
@@ -221,7 +223,8 @@ unsafe impl<T: Linked<Tag>, Tag> Send for List<T, Tag> where T::Handle: Send {}
 unsafe impl<T: Linked<Tag> + Sync, Tag> Sync for List<T, Tag> {}
 
 impl<T: Linked<Tag>, Tag> List<T, Tag> {
-    /// Creates an empty list. This allocates the sentinel; nothing else in the list allocates.
+    /// Creates an empty list. This allocates the sentinel; nothing else in the list allocates,
+    /// except [`split_off`](List::split_off), which creates a list.
     ///
     /// # Examples
     ///
@@ -394,6 +397,22 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
         // SAFETY: `links` is `node + offset` inside one node (`Linked` point 3, checked on
         // every push), with the node's provenance.
         unsafe { links.byte_sub(self.offset).cast() }
+    }
+
+    /// The node at `links`, or `None` for the sentinel, borrowed for as long as the list.
+    ///
+    /// # Safety
+    ///
+    /// `links` is the sentinel or the links of a node this list holds, as stored in the ring;
+    /// the node stays in the list (and so alive) while the returned borrow of `self` lasts.
+    #[inline(always)]
+    unsafe fn node_at(&self, links: NonNull<Links<T>>) -> Option<&T> {
+        if links == self.sentinel {
+            return None;
+        }
+        // SAFETY: a node of this list, as stored in the ring (caller); it is alive while linked,
+        // and only `&mut self` can unlink it, which the borrow of `self` excludes.
+        Some(unsafe { self.node_of(links).as_ref() })
     }
 
     /// Removes and returns the front node's handle, or `None` if the list is empty.
@@ -673,6 +692,75 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
         other.len = 0;
     }
 
+    /// Splits the list in two at index `at`: `self` keeps the first `at` nodes, and the nodes
+    /// from `at` on move, in order, to the returned list. Returns `None` (and changes nothing)
+    /// if `at > len()`; `at == len()` returns an empty list.
+    ///
+    /// O(len - at): the split point is found by walking from the back, and each moved node's
+    /// owner record is restamped to the new list on the way (the same per-node cost as
+    /// [`append`](List::append)); the relinking itself is O(1). Allocates the new list's
+    /// sentinel, as [`List::new`] does. No handle is dropped or rebuilt, so no user code runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::rc::Rc;
+    /// # use loopkit::list::List;
+    /// # loopkit::__list_doc_node!();
+    /// let mut list: List<Node> = List::new();
+    /// for i in 0..5 {
+    ///     list.push_back(Rc::new(Node::new(i))).unwrap();
+    /// }
+    /// let tail = list.split_off(3).unwrap();
+    /// assert_eq!(list.iter().map(Node::id).collect::<Vec<_>>(), [0, 1, 2]);
+    /// assert_eq!(tail.iter().map(Node::id).collect::<Vec<_>>(), [3, 4]);
+    /// assert!(tail.iter().all(|n| n.links().list_id() == Some(tail.id())));
+    /// assert!(list.split_off(4).is_none()); // past the end: nothing changes
+    /// assert!(list.split_off(3).unwrap().is_empty());
+    /// ```
+    #[must_use = "the nodes from `at` on are in the returned list; dropping it drops them"]
+    pub fn split_off(&mut self, at: usize) -> Option<Self> {
+        if at > self.len {
+            return None;
+        }
+        let mut other = Self::new();
+        let moved = self.len - at;
+        if moved == 0 {
+            return Some(other);
+        }
+        other.offset = self.offset;
+        let owner = other.owner_word();
+        let last = self.tail;
+        // SAFETY: `&mut self` gives exclusive access to this ring, and `other` is new; the walk
+        // follows `moved <= len` `prev` links back from the back node, so every pointer is a
+        // node of this list (or, for `before`, possibly the sentinel), all live.
+        let (first, before) = unsafe {
+            let mut first = last;
+            Links::set_owner(first, owner);
+            for _ in 1..moved {
+                first = Links::prev(first);
+                Links::set_owner(first, owner);
+            }
+            let before = Links::prev(first);
+            Links::set_next(before, self.sentinel);
+            Links::set_prev(self.sentinel, before);
+            Links::set_next(other.sentinel, first);
+            Links::set_prev(first, other.sentinel);
+            Links::set_next(last, other.sentinel);
+            Links::set_prev(other.sentinel, last);
+            (first, before)
+        };
+        self.tail = before;
+        if before == self.sentinel {
+            self.head = self.sentinel;
+        }
+        self.len = at;
+        other.head = first;
+        other.tail = last;
+        other.len = moved;
+        Some(other)
+    }
+
     /// Removes every node, giving each handle back (dropping it) exactly once, front first.
     ///
     /// Each node is unlinked before its handle is dropped. If a handle's drop panics, the
@@ -728,6 +816,40 @@ impl<T: Linked<Tag>, Tag> List<T, Tag> {
     #[must_use]
     pub fn iter(&self) -> Iter<'_, T, Tag> {
         Iter::new(self.head, self.tail, self.len, self.offset)
+    }
+
+    /// Returns a read-only cursor on the front node (on the "ghost" position if the list is
+    /// empty).
+    ///
+    /// # Examples
+    ///
+    /// See [`Cursor`].
+    #[inline]
+    #[must_use]
+    pub fn cursor_front(&self) -> Cursor<'_, T, Tag> {
+        Cursor::new(self, self.head)
+    }
+
+    /// Returns a read-only cursor on the back node (on the "ghost" position if the list is
+    /// empty).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::rc::Rc;
+    /// # use loopkit::list::List;
+    /// # loopkit::__list_doc_node!();
+    /// let mut list: List<Node> = List::new();
+    /// list.push_back(Rc::new(Node::new(1))).unwrap();
+    /// list.push_back(Rc::new(Node::new(2))).unwrap();
+    /// let c = list.cursor_back();
+    /// assert_eq!(c.current().map(Node::id), Some(2));
+    /// assert_eq!(c.peek_prev().map(Node::id), Some(1));
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn cursor_back(&self) -> Cursor<'_, T, Tag> {
+        Cursor::new(self, self.tail)
     }
 
     /// Returns a cursor on the front node (on the "ghost" position if the list is empty).

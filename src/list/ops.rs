@@ -76,6 +76,26 @@ pub enum Op {
         /// Which list.
         list: u8,
     },
+    /// Cursor from the front, `steps` moves, `peek_next`/`peek_prev` checked, then
+    /// `insert_before` (or `insert_after`) of pool node `node` (must fail iff it is linked).
+    CursorInsert {
+        /// Which list.
+        list: u8,
+        /// How many `move_next` first (through the ghost too).
+        steps: u8,
+        /// Which pool node.
+        node: u8,
+        /// `insert_after` instead of `insert_before`.
+        after: bool,
+    },
+    /// `lists[list].split_off(at)`, then the split-off part appended to the other list
+    /// (`None` iff `at > len`).
+    SplitOff {
+        /// Which list.
+        list: u8,
+        /// The split index (up to 255, so past the end is reached too).
+        at: u8,
+    },
 }
 
 /// Decodes fuzzer bytes into ops: one kind byte (low bits: kind, bit 4: list) and, for kinds
@@ -86,7 +106,7 @@ pub fn decode(bytes: &[u8]) -> Vec<Op> {
     let mut it = bytes.iter().copied();
     while let Some(b) = it.next() {
         let list = (b >> 4) & 1;
-        let op = match b % 9 {
+        let op = match b % 11 {
             0 => Op::PushBack {
                 list,
                 node: it.next().unwrap_or(0),
@@ -110,7 +130,21 @@ pub fn decode(bytes: &[u8]) -> Vec<Op> {
                 list,
                 mask: it.next().unwrap_or(0),
             },
-            _ => Op::Clear { list },
+            8 => Op::Clear { list },
+            9 => {
+                let steps = it.next().unwrap_or(0);
+                let node = it.next().unwrap_or(0);
+                Op::CursorInsert {
+                    list,
+                    steps,
+                    node: node & 0x7f,
+                    after: node & 0x80 != 0,
+                }
+            }
+            _ => Op::SplitOff {
+                list,
+                at: it.next().unwrap_or(0) % 16,
+            },
         };
         ops.push(op);
     }
@@ -253,6 +287,95 @@ fn apply(op: Op, pool: &[Rc<Node>], lists: &mut [List<Node>; 2], models: &mut [V
             lists[l(list)].clear();
             models[l(list)].clear();
         }
+        Op::CursorInsert {
+            list,
+            steps,
+            node,
+            after,
+        } => {
+            let (l, n) = (l(list), n(node));
+            let linked = models.iter().any(|m| m.contains(&(n as u32)));
+            let model = &mut models[l];
+            let len = model.len();
+            let mut cursor = lists[l].cursor_front_mut();
+            for _ in 0..steps {
+                cursor.move_next();
+            }
+            // Positions 0..len are nodes, `len` is the ghost.
+            let pos = usize::from(steps) % (len + 1);
+            let at = |i: usize| if i < len { model.get(i).copied() } else { None };
+            let (next, prev) = if pos == len {
+                (model.front().copied(), model.back().copied())
+            } else {
+                (at(pos + 1), pos.checked_sub(1).and_then(at))
+            };
+            assert_eq!(cursor.current().map(Node::id), at(pos), "cursor at {pos}");
+            assert_eq!(cursor.peek_next().map(Node::id), next, "peek_next at {pos}");
+            assert_eq!(cursor.peek_prev().map(Node::id), prev, "peek_prev at {pos}");
+            let r = cursor.as_cursor();
+            assert_eq!(r.peek_next().map(Node::id), next, "as_cursor peek_next");
+            assert_eq!(r.peek_prev().map(Node::id), prev, "as_cursor peek_prev");
+            let handle = pool[n].clone();
+            let res = if after {
+                cursor.insert_after(handle)
+            } else {
+                cursor.insert_before(handle)
+            };
+            assert_eq!(
+                cursor.current().map(Node::id),
+                at(pos),
+                "insert moved the cursor"
+            );
+            match res {
+                Ok(()) => {
+                    assert!(!linked, "insert of linked node {n} succeeded");
+                    // Before the ghost is the back, after the ghost is the front.
+                    let i = match (pos == len, after) {
+                        (true, false) => len,
+                        (true, true) => 0,
+                        (false, false) => pos,
+                        (false, true) => pos + 1,
+                    };
+                    model.insert(i, n as u32);
+                }
+                Err(e) => {
+                    assert!(linked, "insert of unlinked node {n} failed");
+                    assert!(
+                        Rc::ptr_eq(&e.0, &pool[n]),
+                        "insert error gave back another handle"
+                    );
+                }
+            }
+        }
+        Op::SplitOff { list, at } => {
+            let (l, at) = (l(list), usize::from(at));
+            let [a, b] = lists;
+            let [ma, mb] = models;
+            let (src, dst, msrc, mdst) = if l == 0 {
+                (a, b, ma, mb)
+            } else {
+                (b, a, mb, ma)
+            };
+            match src.split_off(at) {
+                Some(mut part) => {
+                    assert!(at <= msrc.len(), "split_off past the end succeeded");
+                    let moved: Vec<u32> = msrc.drain(at..).collect();
+                    part.assert_valid();
+                    assert_eq!(
+                        part.iter().map(Node::id).collect::<Vec<_>>(),
+                        moved,
+                        "split_off part"
+                    );
+                    assert!(
+                        part.iter().all(|n| n.links().list_id() == Some(part.id())),
+                        "split_off part: owner not restamped"
+                    );
+                    dst.append(&mut part);
+                    mdst.extend(moved);
+                }
+                None => assert!(at > msrc.len(), "split_off within the list failed"),
+            }
+        }
     }
 }
 
@@ -269,6 +392,27 @@ fn check(
         let back: Vec<u32> = list.iter().rev().map(Node::id).collect();
         let want: Vec<u32> = model.iter().copied().collect();
         assert_eq!(fwd, want, "step {step} ({op:?}): list {i} contents");
+        let mut c = list.cursor_front();
+        let mut by_cursor = Vec::new();
+        while let Some(n) = c.current() {
+            by_cursor.push(n.id());
+            c.move_next();
+        }
+        assert_eq!(
+            by_cursor, want,
+            "step {step}: list {i} read-only cursor forward"
+        );
+        c.move_prev();
+        assert_eq!(
+            c.current().map(Node::id),
+            model.back().copied(),
+            "step {step}: list {i} cursor from the ghost back"
+        );
+        assert_eq!(
+            list.cursor_back().current().map(Node::id),
+            model.back().copied(),
+            "step {step}: list {i} cursor_back"
+        );
         assert!(
             back.iter().rev().eq(want.iter()),
             "step {step} ({op:?}): list {i} reversed"

@@ -698,6 +698,176 @@ fn assert_valid_catches_broken_back_link() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Read-only cursor, cursor peek and insert, split_off
+
+fn box_ids<Tag>(list: &List<BoxNode, Tag>) -> Vec<u32>
+where
+    BoxNode: Linked<Tag>,
+{
+    list.iter().map(|n| n.id).collect()
+}
+
+#[test]
+fn read_only_cursor_on_empty_and_full_lists() {
+    let list: List<BoxNode> = List::new();
+    let mut c = list.cursor_front();
+    assert!(c.current().is_none() && c.peek_next().is_none() && c.peek_prev().is_none());
+    c.move_next();
+    c.move_prev();
+    assert!(c.current().is_none(), "an empty list has only the ghost");
+    assert!(list.cursor_back().current().is_none());
+
+    let mut list: List<BoxNode> = List::new();
+    let (a, _) = BoxNode::new(1);
+    let (b, _) = BoxNode::new(2);
+    list.push_back(a).unwrap();
+    list.push_back(b).unwrap();
+    let mut c = list.cursor_back();
+    let mut back = Vec::new();
+    while let Some(n) = c.current() {
+        back.push(n.id);
+        c.move_prev();
+    }
+    assert_eq!(back, [2, 1]);
+    // The references outlive the cursor (they borrow the list).
+    let first = {
+        let c = list.cursor_front();
+        c.current().unwrap()
+    };
+    assert_eq!(first.id, 1);
+    assert_eq!(
+        format!("{:?}", list.cursor_front()),
+        "Cursor { ghost: false, len: 2 }"
+    );
+}
+
+#[test]
+fn cursor_insert_before_and_after_own_their_handles() {
+    let mut list: List<BoxNode> = List::new();
+    let mut counters = Vec::new();
+    let mut node = |id| {
+        let (n, d) = BoxNode::new(id);
+        counters.push(d);
+        n
+    };
+    let mut c = list.cursor_front_mut();
+    c.insert_before(node(3)).unwrap(); // ghost: back
+    c.insert_after(node(1)).unwrap(); // ghost: front
+    c.move_next(); // on 1
+    assert_eq!(c.peek_prev().map(|n| n.id), None);
+    assert_eq!(c.peek_next().map(|n| n.id), Some(3));
+    c.insert_after(node(2)).unwrap();
+    c.insert_before(node(0)).unwrap();
+    assert_eq!(
+        c.current().map(|n| n.id),
+        Some(1),
+        "inserts do not move the cursor"
+    );
+    c.move_prev();
+    c.move_prev(); // the ghost
+    c.insert_before(node(4)).unwrap();
+    list.assert_valid();
+    assert_eq!(box_ids(&list), [0, 1, 2, 3, 4]);
+    // A linked node is refused with its own handle back, and nothing changes.
+    let shared = Rc::new(Node::new(7));
+    let mut a: List<Node> = List::new();
+    let mut b: List<Node> = List::new();
+    a.push_back(shared.clone()).unwrap();
+    b.push_back(Rc::new(Node::new(8))).unwrap();
+    for after in [false, true] {
+        let mut c = b.cursor_front_mut();
+        let res = if after {
+            c.insert_after(shared.clone())
+        } else {
+            c.insert_before(shared.clone())
+        };
+        let AlreadyLinked(back) = res.unwrap_err();
+        assert!(Rc::ptr_eq(&back, &shared));
+    }
+    assert_eq!(
+        Rc::strong_count(&shared),
+        2,
+        "the refused handles were given back"
+    );
+    assert!(a.contains(&shared) && b.len() == 1);
+    a.assert_valid();
+    b.assert_valid();
+    drop(list);
+    assert!(
+        counters.iter().all(|d| d.get() == 1),
+        "every node dropped exactly once"
+    );
+}
+
+#[test]
+fn split_off_moves_the_tail_and_drops_each_node_once() {
+    let mut list: List<BoxNode> = List::new();
+    let mut counters = Vec::new();
+    for id in 0..6 {
+        let (n, d) = BoxNode::new(id);
+        counters.push(d);
+        list.push_back(n).unwrap();
+    }
+    assert!(list.split_off(7).is_none());
+    assert_eq!(
+        box_ids(&list),
+        [0, 1, 2, 3, 4, 5],
+        "a refused split changes nothing"
+    );
+    let mut tail = list.split_off(4).unwrap();
+    list.assert_valid();
+    tail.assert_valid();
+    assert_eq!(box_ids(&list), [0, 1, 2, 3]);
+    assert_eq!(box_ids(&tail), [4, 5]);
+    let n4 = tail.front().unwrap();
+    assert!(tail.contains(n4) && !list.contains(n4));
+    assert!(
+        list.remove(n4).is_none(),
+        "the old list refuses a moved node"
+    );
+    let all = list.split_off(0).unwrap();
+    assert!(list.is_empty());
+    list.assert_valid();
+    all.assert_valid();
+    assert_eq!(box_ids(&all), [0, 1, 2, 3]);
+    // The emptied list keeps working (its cached ends were reset).
+    let (n, d) = BoxNode::new(10);
+    counters.push(d);
+    list.push_back(n).unwrap();
+    list.append(&mut tail);
+    assert_eq!(box_ids(&list), [10, 4, 5]);
+    list.assert_valid();
+    drop(all);
+    drop(list);
+    drop(tail);
+    assert!(
+        counters.iter().all(|d| d.get() == 1),
+        "every node dropped exactly once"
+    );
+}
+
+#[test]
+fn split_off_part_with_a_panicking_drop_still_drops_the_rest() {
+    let mut list: List<BoxNode> = List::new();
+    let mut counters = Vec::new();
+    for id in 0..4 {
+        let (mut n, d) = BoxNode::new(id);
+        n.panic_on_drop = id == 2;
+        counters.push(d);
+        list.push_back(n).unwrap();
+    }
+    let part = list.split_off(1).unwrap();
+    let r = catch_unwind(AssertUnwindSafe(move || drop(part)));
+    assert!(r.is_err(), "the node's panic propagates");
+    assert_eq!(box_ids(&list), [0]);
+    drop(list);
+    assert!(
+        counters.iter().all(|d| d.get() == 1),
+        "every node dropped exactly once"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // The model test (same routine as the fuzz target)
 
 #[test]
@@ -717,6 +887,46 @@ fn ops_fixed_sequences() {
         PopBack { list: 0 },
         PopFront { list: 1 },
         Clear { list: 0 },
+        CursorInsert {
+            list: 0,
+            steps: 0,
+            node: 5,
+            after: false,
+        }, // empty: ghost, back
+        CursorInsert {
+            list: 0,
+            steps: 0,
+            node: 6,
+            after: true,
+        }, // front
+        CursorInsert {
+            list: 0,
+            steps: 1,
+            node: 7,
+            after: true,
+        }, // after the middle
+        CursorInsert {
+            list: 0,
+            steps: 3,
+            node: 8,
+            after: false,
+        }, // ghost: back
+        CursorInsert {
+            list: 0,
+            steps: 2,
+            node: 8,
+            after: false,
+        }, // linked: refused
+        CursorInsert {
+            list: 1,
+            steps: 9,
+            node: 4,
+            after: true,
+        }, // linked in the other list
+        SplitOff { list: 0, at: 1 },
+        SplitOff { list: 1, at: 0 },
+        SplitOff { list: 1, at: 200 }, // past the end
+        SplitOff { list: 0, at: 1 },   // at == len
     ]);
     ops::run(&ops::decode(&[0, 1, 0x10, 2, 5, 6, 3, 7, 0, 8, 4, 1, 2, 3]));
     ops::run(&ops::decode(&[]));
@@ -734,7 +944,11 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => l.clone().prop_map(|into| Op::Append { into }),
         2 => (l.clone(), any::<u8>()).prop_map(|(list, steps)| Op::CursorRemove { list, steps }),
         1 => (l.clone(), any::<u8>()).prop_map(|(list, mask)| Op::CursorSweep { list, mask }),
-        1 => l.prop_map(|list| Op::Clear { list }),
+        1 => l.clone().prop_map(|list| Op::Clear { list }),
+        3 => (l.clone(), any::<u8>(), 0u8..(ops::NODES as u8), any::<bool>()).prop_map(
+            |(list, steps, node, after)| Op::CursorInsert { list, steps, node, after }
+        ),
+        1 => (l, 0u8..14).prop_map(|(list, at)| Op::SplitOff { list, at }),
     ]
 }
 
@@ -754,6 +968,12 @@ proptest! {
     #[test]
     fn ops_agree_with_vecdeque_model(ops in prop::collection::vec(op_strategy(), 0..if cfg!(miri) { 16 } else { 120 })) {
         ops::run(&ops);
+    }
+
+    /// The fuzz target's input path: `decode` of any bytes, then the same routine.
+    #[test]
+    fn decoded_bytes_agree(bytes in prop::collection::vec(any::<u8>(), 0..if cfg!(miri) { 24 } else { 240 })) {
+        ops::run(&ops::decode(&bytes));
     }
 }
 

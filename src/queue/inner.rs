@@ -258,20 +258,75 @@ impl<T> Sender<T> {
     }
 }
 
+impl<T> Sender<T> {
+    /// Queues `value`, or gives it back in [`SendError`] if the receiver closed the queue or was
+    /// dropped: the plain send of every channel. Wait-free; one allocation. There is no handle,
+    /// so the value cannot be cancelled, and the consumer frees the node without any
+    /// read-modify-write.
+    ///
+    /// Unlike [`push`](Sender::push) this needs no `T: 'static`: no handle can outlive the
+    /// queue's borrows, so a channel of borrowed values works as with `std::sync::mpsc`.
+    ///
+    /// If the consumer's waker panics, the value stays queued and the panic propagates.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::queue::{self, SendError};
+    /// let text = String::from("borrowed");
+    /// let (tx, mut rx) = queue::channel::<&str>();
+    /// tx.send(&text).unwrap();
+    /// assert_eq!(rx.try_recv(), Ok("borrowed"));
+    /// rx.close();
+    /// assert_eq!(tx.send("refused"), Err(SendError("refused")));
+    /// ```
+    pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        self.send_node(node::alloc_plain(value, 1), |_| ())
+    }
+
+    /// Whether `self` and `other` send into the same queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (a, _rx) = loopkit::queue::channel::<u8>();
+    /// let (b, _rx2) = loopkit::queue::channel::<u8>();
+    /// assert!(a.same_channel(&a.clone()));
+    /// assert!(!a.same_channel(&b));
+    /// ```
+    pub fn same_channel(&self, other: &Sender<T>) -> bool {
+        ptr::eq::<Inner>(&*self.inner, &*other.inner)
+    }
+}
+
 impl<T: Send + 'static> Sender<T> {
     /// Queues `payload` and returns its [`Handle`], or gives the payload back if the queue is
     /// closed. Wait-free; one allocation (the handle is the queue node).
     ///
+    /// The handle may cancel (and so drop) the payload on any thread, and it is not tied to the
+    /// queue's lifetime, hence `T: Send + 'static` here; [`send`](Sender::send) has neither bound.
+    ///
     /// If the consumer's waker panics, the payload stays queued (it will run), the handle is
     /// dropped (which does not cancel), and the panic propagates.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::queue::{self, HandleState};
+    /// let (tx, mut rx) = queue::channel::<u8>();
+    /// let h = tx.push(1).unwrap();
+    /// assert!(h.cancel());
+    /// assert_eq!(h.state(), HandleState::Cancelled);
+    /// assert!(rx.try_recv().is_err());
+    /// ```
     pub fn push(&self, payload: T) -> Result<Handle, SendError<T>> {
         self.send_node(node::alloc_plain(payload, 2), Handle::from_node)
     }
 
-    /// Like [`push`](Sender::push) without a handle: the payload cannot be cancelled, and the
-    /// consumer frees the node without any read-modify-write.
+    /// The former name of [`send`](Sender::send).
+    #[deprecated(since = "0.2.0", note = "renamed to `Sender::send`")]
     pub fn push_detached(&self, payload: T) -> Result<(), SendError<T>> {
-        self.send_node(node::alloc_plain(payload, 1), |_| ())
+        self.send(payload)
     }
 }
 

@@ -42,7 +42,7 @@ fn two_producers_parking_consumer() {
                 let tx = tx.clone();
                 thread::spawn(move || {
                     for seq in 0..COUNTS[p] {
-                        tx.push_detached((p, seq)).unwrap();
+                        tx.send((p, seq)).unwrap();
                     }
                 })
             })
@@ -82,7 +82,7 @@ fn cancel_vs_run() {
             .unwrap();
         // A second item, so the drain passes the first node (and drops the queue's reference
         // to it) while the canceller may still hold its handle.
-        tx.push_detached(Tracked {
+        tx.send(Tracked {
             id: 2,
             drops: drops.clone(),
         })
@@ -124,7 +124,7 @@ fn close_vs_push() {
             .map(|id| {
                 let tx = tx.clone();
                 let drops = drops.clone();
-                thread::spawn(move || match tx.push_detached(Tracked { id, drops }) {
+                thread::spawn(move || match tx.send(Tracked { id, drops }) {
                     Ok(()) => true,
                     Err(SendError(back)) => {
                         assert_eq!(back.id, id, "the refused payload comes back intact");
@@ -172,7 +172,7 @@ fn drop_last_handle_vs_drain() {
             })
             .unwrap();
         // A second item, so the drain passes the first node and drops its reference to it.
-        tx.push_detached(Tracked {
+        tx.send(Tracked {
             id: 8,
             drops: drops.clone(),
         })
@@ -201,7 +201,7 @@ fn last_sender_drop_vs_park() {
         let (tx, mut rx) = channel::<usize>();
         let tx2 = tx.clone();
         let a = thread::spawn(move || {
-            tx.push_detached(1).unwrap();
+            tx.send(1).unwrap();
         });
         let b = thread::spawn(move || drop(tx2));
         let mut got = 0;
@@ -264,7 +264,7 @@ fn handle_use_before_exclusive_free() {
     model(|| {
         let (tx, mut rx) = channel::<usize>();
         let h = tx.push(5).unwrap();
-        tx.push_detached(6).unwrap(); // so the drain passes (and frees) the first node
+        tx.send(6).unwrap(); // so the drain passes (and frees) the first node
         let holder = thread::spawn(move || {
             let _ = h.state();
             drop(h);
@@ -295,7 +295,7 @@ fn three_producers_draining_consumer() {
         let producers: Vec<_> = (0..3)
             .map(|p| {
                 let tx = tx.clone();
-                thread::spawn(move || tx.push_detached(p).unwrap())
+                thread::spawn(move || tx.send(p).unwrap())
             })
             .collect();
         drop(tx);
@@ -338,7 +338,7 @@ fn poll_recv_vs_push() {
     model(|| {
         let (tx, mut rx) = channel::<usize>();
         let producer = thread::spawn(move || {
-            tx.push_detached(3).unwrap();
+            tx.send(3).unwrap();
         });
         let waker = std::task::Waker::from(std::sync::Arc::new(Unparks(thread::current())));
         let mut cx = Context::from_waker(&waker);

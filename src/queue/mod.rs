@@ -29,7 +29,9 @@
 //! t.join().unwrap();
 //! ```
 //!
-//! Payloads are any `T: Send`; for `T =` [`Callback`] (`Box<dyn FnOnce() + Send>`),
+//! Payloads are any `T` ([`Sender::send`]; the halves cross threads when `T: Send`), and
+//! `T: Send + 'static` for a cancellable [`Handle`] ([`Sender::push`]); for `T =` [`Callback`]
+//! (`Box<dyn FnOnce() + Send>`),
 //! [`Sender::call_soon`] stores the closure inline in the node (no `Box`), and
 //! [`Receiver::run_pending`] runs it in place. [`docs/queue.md`] has the full design.
 //!
@@ -56,7 +58,7 @@
 //! | `DONE` (2) | ran, or dropped unrun by the receiver's drop | final | - |
 //! | `CANCELLED` (3) | a cancel won; the canceller dropped the payload | final | - |
 //!
-//! The reference count only goes down after the initial `2` (`push`) or `1` (`push_detached`),
+//! The reference count only goes down after the initial `2` (`push`) or `1` (`send`),
 //! except that `Handle::clone` adds one. Whoever takes it to zero frees the node (`Release`
 //! decrement, `Acquire` fence). When the consumer sees a count of 1 (only its own reference, with
 //! an `Acquire` load) no handle exists and none can appear, so it runs and frees the node
@@ -112,7 +114,7 @@ pub use self::inner::Sender;
 pub use self::park::EventFdWaker;
 pub use self::park::{NoPark, Park, ThreadParker, ThreadUnparker, Unpark};
 pub use self::receiver::{channel, with_parker, with_unparker, Receiver};
-pub use self::recv::TryIter;
+pub use self::recv::{IntoIter, Iter, RecvFut, TryIter};
 
 use self::node::{Header, CANCELLED, DONE, LIFECYCLE, PENDING, REF, RUNNING};
 
@@ -296,7 +298,8 @@ pub struct Handle {
 }
 
 // SAFETY: a handle only touches the node's atomic state word and, through `cancel`, drops the
-// payload, which is `Send` (every push requires `T: Send`, every closure `F: Send`).
+// payload, which is `Send` and `'static` (a handle comes only from `push`, which requires
+// `T: Send + 'static`, or `call_soon`, whose closure is `F: Send + 'static`).
 unsafe impl Send for Handle {}
 // SAFETY: as above; concurrent `cancel`s are arbitrated by a CAS, so one drop at most.
 unsafe impl Sync for Handle {}

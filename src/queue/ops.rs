@@ -9,15 +9,19 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::loom::{Arc, Mutex};
 
-use super::{channel, Handle, HandleState, Receiver, SendError, Sender, TryRecvError};
+use std::time::Instant;
+
+use super::{
+    channel, Handle, HandleState, Receiver, RecvTimeoutError, SendError, Sender, TryRecvError,
+};
 
 /// One step of a single-thread queue scenario.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     /// `push` a new payload and keep its handle.
     Push,
-    /// `push_detached` a new payload.
-    PushDetached,
+    /// `send` a new payload (no handle).
+    Send,
     /// `cancel` the handle at this index (modulo the number of handles kept).
     Cancel(usize),
     /// Drop the handle at this index (modulo); must not cancel.
@@ -26,8 +30,8 @@ pub enum Op {
     Drain,
     /// `drain`, with the callback panicking on the run with this index (if there is one).
     DrainPanic(u8),
-    /// `try_pop` one payload.
-    TryPop,
+    /// `recv_deadline` with a deadline already past: one payload if queued, never a wait.
+    RecvDeadline,
     /// `try_recv` one payload (`Empty` vs `Disconnected` after a close).
     TryRecv,
     /// `close` the queue.
@@ -43,12 +47,12 @@ pub fn decode(bytes: &[u8]) -> Vec<Op> {
     while let Some(tag) = it.next() {
         let op = match tag % 10 {
             0 => Op::Push,
-            1 => Op::PushDetached,
+            1 => Op::Send,
             2 => Op::Cancel(usize::from(it.next().unwrap_or(0))),
             3 => Op::DropHandle(usize::from(it.next().unwrap_or(0))),
             4 => Op::Drain,
             5 => Op::DrainPanic(it.next().unwrap_or(0) % 8),
-            6 => Op::TryPop,
+            6 => Op::RecvDeadline,
             7 => Op::Close,
             8 => Op::TryRecv,
             _ => Op::PreparePark,
@@ -97,14 +101,14 @@ pub fn run(ops: &[Op]) {
 
     for op in ops {
         match op {
-            Op::Push | Op::PushDetached => {
+            Op::Push | Op::Send => {
                 let id = next_id;
                 next_id += 1;
                 fate.push(M::Pending);
                 let res = if *op == Op::Push {
                     tx.push(item(id)).map(Some)
                 } else {
-                    tx.push_detached(item(id)).map(|()| None)
+                    tx.send(item(id)).map(|()| None)
                 };
                 match res {
                     Ok(h) => {
@@ -189,9 +193,20 @@ pub fn run(ops: &[Op]) {
                     "each run payload is dropped after its run"
                 );
             }
-            Op::TryPop | Op::TryRecv => {
-                let got = if *op == Op::TryPop {
-                    rx.try_pop().map(|it| it.id)
+            Op::RecvDeadline | Op::TryRecv => {
+                let got = if *op == Op::RecvDeadline {
+                    match rx.recv_deadline(Instant::now()) {
+                        Ok(it) => Some(it.id),
+                        Err(e) => {
+                            let want = if closed {
+                                RecvTimeoutError::Disconnected
+                            } else {
+                                RecvTimeoutError::Timeout
+                            };
+                            assert_eq!(e, want, "recv_deadline on an empty queue");
+                            None
+                        }
+                    }
                 } else {
                     match rx.try_recv() {
                         Ok(it) => Some(it.id),

@@ -125,7 +125,7 @@ unsafe fn claim(h: NonNull<Header>) -> Claim {
 /// | operation | cost |
 /// |---|---|
 /// | [`drain`](Receiver::drain), [`run_pending`](Receiver::run_pending) | O(k) for the k handles present at the start |
-/// | [`try_pop`](Receiver::try_pop) | O(1) amortised (skips cancelled handles) |
+/// | [`try_recv`](Receiver::try_recv), [`recv`](Receiver::recv), [`poll_recv`](Receiver::poll_recv) | O(1) amortised (skips cancelled handles) |
 /// | [`is_empty`](Receiver::is_empty), [`len`](Receiver::len) | O(1) |
 /// | [`close`](Receiver::close) | O(n) for the n handles still queued |
 /// | [`prepare_park`](Receiver::prepare_park) / [`finish_park`](Receiver::finish_park) | O(1), one RMW each |
@@ -173,6 +173,11 @@ pub struct Receiver<T, P = ThreadParker> {
 // raw `tail` points into nodes/stub kept alive by the queue, which only this receiver consumes.
 unsafe impl<T: Send, P: Send> Send for Receiver<T, P> {}
 
+// The receiver never pins anything: payloads live in heap nodes, never in the `Receiver` value,
+// and no method projects a pin to a field, so moving it between polls is fine (and `Stream` /
+// `recv_async` need it for any `T`).
+impl<T, P> Unpin for Receiver<T, P> {}
+
 impl<T, P> fmt::Debug for Receiver<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Receiver")
@@ -184,12 +189,17 @@ impl<T, P> fmt::Debug for Receiver<T, P> {
 
 /// Creates a queue whose consumer parks with [`ThreadParker`].
 ///
+/// Any `T` can travel, as with `std::sync::mpsc::channel`: the halves are `Send` when `T: Send`,
+/// and [`Sender::send`] takes borrowed values too. Only [`Sender::push`] asks for
+/// `T: Send + 'static`, because the [`Handle`](super::Handle) it returns may cancel (and drop)
+/// the payload from any thread, at any time, and carries no lifetime.
+///
 /// ```
 /// let (tx, mut rx) = loopkit::queue::channel::<u32>();
 /// tx.push(1).unwrap();
 /// assert_eq!(rx.try_recv(), Ok(1));
 /// ```
-pub fn channel<T: Send + 'static>() -> (Sender<T>, Receiver<T>) {
+pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     with_parker(ThreadParker::new())
 }
 
@@ -202,7 +212,7 @@ pub fn channel<T: Send + 'static>() -> (Sender<T>, Receiver<T>) {
 /// tx.push(1).unwrap();
 /// assert_eq!(rx.recv(), Ok(1));
 /// ```
-pub fn with_parker<T: Send + 'static, P: Park>(parker: P) -> (Sender<T>, Receiver<T, P>) {
+pub fn with_parker<T, P: Park>(parker: P) -> (Sender<T>, Receiver<T, P>) {
     let unparker = parker.unparker();
     new_pair(Box::new(unparker), parker)
 }
@@ -228,9 +238,7 @@ pub fn with_parker<T: Send + 'static, P: Park>(parker: P) -> (Sender<T>, Receive
 /// assert!(rx.finish_park());
 /// assert_eq!(rx.try_recv(), Ok(1));
 /// ```
-pub fn with_unparker<T: Send + 'static, U: Unpark>(
-    unparker: U,
-) -> (Sender<T>, Receiver<T, NoPark>) {
+pub fn with_unparker<T, U: Unpark>(unparker: U) -> (Sender<T>, Receiver<T, NoPark>) {
     new_pair(Box::new(unparker), NoPark)
 }
 
@@ -320,8 +328,9 @@ impl<T, P> Receiver<T, P> {
         ran
     }
 
-    /// Takes the oldest payload that is not cancelled, if one is queued.
-    pub fn try_pop(&mut self) -> Option<T> {
+    /// Takes the oldest payload that is not cancelled, if one is linked (the core of
+    /// [`try_recv`](Receiver::try_recv)).
+    pub(super) fn pop_payload(&mut self) -> Option<T> {
         let mut end = self.snapshot();
         let guard = self.next_claimed(&mut end)?;
         // SAFETY: we claimed the payload; the node was created for this queue's `T`.
@@ -490,7 +499,9 @@ impl<T, P> Receiver<T, P> {
     }
 
     /// Checks the queue's invariants (labelled panics). Call it only while no push is in
-    /// flight: it walks the list the producers are appending to.
+    /// flight: it walks the list the producers are appending to. A test helper, not part of
+    /// the supported API.
+    #[doc(hidden)]
     pub fn assert_valid(&self) {
         let stub = self.inner.stub_ptr();
         let total = self.len();

@@ -1,13 +1,17 @@
 //! The receiving API on top of the list mechanics: park/wake (`prepare_park`, `finish_park`,
-//! `park`), the channel forms (`try_recv`, `recv`, `recv_timeout`, `try_iter`) and the async
-//! forms (`poll_ready`, `poll_recv`).
+//! `park`), the channel forms (`try_recv`, `recv`, `recv_timeout`, `recv_deadline`, `iter`,
+//! `try_iter`, `IntoIterator`) and the async forms (`poll_ready`, `poll_recv`, `recv_async`,
+//! and `Stream` with the `futures-core` feature).
 //!
 //! Every way of waiting goes through the same announcement, the `PARKED` CAS on `ctl` in
 //! [`Receiver::prepare_park`]; see the [module docs](super#park-close-word-ctl).
 
 use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
+use std::time::Instant;
 
 use crate::loom::{spin_loop, Ordering};
 
@@ -20,6 +24,16 @@ use super::{Park, Receiver, RecvError, RecvTimeoutError, TryRecvError};
 struct Deadline(#[cfg(not(loopkit_loom))] Option<std::time::Instant>);
 
 impl Deadline {
+    fn at(instant: Instant) -> Deadline {
+        #[cfg(not(loopkit_loom))]
+        return Deadline(Some(instant));
+        #[cfg(loopkit_loom)]
+        {
+            let _ = instant;
+            Deadline()
+        }
+    }
+
     fn after(timeout: Option<Duration>) -> Deadline {
         #[cfg(not(loopkit_loom))]
         return Deadline(timeout.and_then(|d| std::time::Instant::now().checked_add(d)));
@@ -87,7 +101,7 @@ impl<T, P> Receiver<T, P> {
     /// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
     /// ```
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        if let Some(v) = self.try_pop() {
+        if let Some(v) = self.pop_payload() {
             return Ok(v);
         }
         if !self.is_disconnected() {
@@ -96,7 +110,7 @@ impl<T, P> Receiver<T, P> {
         // Disconnected: every push of every sender happened-before the flag we just read, so
         // every link is visible now; one more pop sees all of them. (After `close` with senders
         // alive, a push accepted before the close may still be linking: that is `Empty`.)
-        if let Some(v) = self.try_pop() {
+        if let Some(v) = self.pop_payload() {
             return Ok(v);
         }
         if self.is_finished() {
@@ -224,6 +238,92 @@ impl<T, P> Receiver<T, P> {
             }
         }
     }
+
+    /// Receives the oldest payload that is not cancelled, from async code: a future resolving
+    /// to `Ok(payload)`, or to `Err(RecvError)` once the queue is empty and disconnected (every
+    /// sender gone, or closed). Built on [`poll_recv`](Receiver::poll_recv), so it runs on any
+    /// executor and a push never goes unnoticed. [`recv`](Receiver::recv) is the blocking form.
+    ///
+    /// Dropping the future before it completes loses nothing: a payload is only taken in the
+    /// poll that returns it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// use std::pin::pin;
+    /// use std::task::{Context, Poll, Waker};
+    /// use loopkit::queue::{self, RecvError};
+    ///
+    /// let (tx, mut rx) = queue::channel::<u8>();
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// {
+    ///     let mut fut = pin!(rx.recv_async()); // in an async fn: `rx.recv_async().await`
+    ///     assert_eq!(fut.as_mut().poll(&mut cx), Poll::Pending);
+    ///     tx.send(7).unwrap(); // wakes the waker registered by the poll above
+    ///     assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(7)));
+    /// }
+    /// drop(tx);
+    /// assert_eq!(pin!(rx.recv_async()).poll(&mut cx), Poll::Ready(Err(RecvError)));
+    /// ```
+    pub fn recv_async(&mut self) -> RecvFut<'_, T, P> {
+        RecvFut { rx: self }
+    }
+}
+
+/// The future of [`Receiver::recv_async`].
+#[must_use = "futures do nothing unless polled"]
+pub struct RecvFut<'a, T, P = super::ThreadParker> {
+    rx: &'a mut Receiver<T, P>,
+}
+
+impl<T, P> Future for RecvFut<'_, T, P> {
+    type Output = Result<T, RecvError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // `RecvFut` is `Unpin` (it holds only a reference).
+        match self.get_mut().rx.poll_recv(cx) {
+            Poll::Ready(Some(v)) => Poll::Ready(Ok(v)),
+            Poll::Ready(None) => Poll::Ready(Err(RecvError)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T, P> fmt::Debug for RecvFut<'_, T, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvFut").finish_non_exhaustive()
+    }
+}
+
+/// With the `futures-core` feature: the receiver as a stream of payloads, ending once the queue
+/// is empty and disconnected ([`poll_recv`](Receiver::poll_recv) as `poll_next`).
+///
+/// ```
+/// use std::pin::Pin;
+/// use std::task::{Context, Poll, Waker};
+/// use futures_core::Stream;
+///
+/// let (tx, mut rx) = loopkit::queue::channel::<u8>();
+/// let mut cx = Context::from_waker(Waker::noop());
+/// tx.send(1).unwrap();
+/// drop(tx);
+/// assert_eq!(Pin::new(&mut rx).poll_next(&mut cx), Poll::Ready(Some(1)));
+/// assert_eq!(Pin::new(&mut rx).poll_next(&mut cx), Poll::Ready(None));
+/// ```
+#[cfg(feature = "futures-core")]
+#[cfg_attr(docsrs, doc(cfg(feature = "futures-core")))]
+impl<T, P> futures_core::Stream for Receiver<T, P> {
+    type Item = T;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.get_mut().poll_recv(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        // Cancelled handles are counted by `len` but never yielded, so it is no lower bound.
+        (0, None)
+    }
 }
 
 impl<T, P: Park> Receiver<T, P> {
@@ -289,7 +389,41 @@ impl<T, P: Park> Receiver<T, P> {
     /// assert_eq!(rx.recv_timeout(Duration::MAX), Ok(1));
     /// ```
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        let deadline = Deadline::after(Some(timeout));
+        self.recv_until(Deadline::after(Some(timeout)))
+    }
+
+    /// Like [`recv`](Receiver::recv), giving up at `deadline` (a deadline in the past still
+    /// takes a payload that is already queued).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use loopkit::queue::{self, RecvTimeoutError};
+    /// let (tx, mut rx) = queue::channel::<u32>();
+    /// let soon = Instant::now() + Duration::from_millis(1);
+    /// assert_eq!(rx.recv_deadline(soon), Err(RecvTimeoutError::Timeout));
+    /// tx.send(1).unwrap();
+    /// assert_eq!(rx.recv_deadline(soon), Ok(1)); // queued: no wait needed
+    /// drop(tx);
+    /// assert_eq!(rx.recv_deadline(soon), Err(RecvTimeoutError::Disconnected));
+    /// ```
+    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Deadline::at(deadline))
+    }
+
+    /// A blocking iterator: [`recv`](Receiver::recv) until the queue is empty and disconnected
+    /// (every sender gone, or closed).
+    ///
+    /// ```
+    /// let (tx, mut rx) = loopkit::queue::channel::<u32>();
+    /// let t = std::thread::spawn(move || { for i in 0..3 { tx.send(i).unwrap(); } });
+    /// assert_eq!(rx.iter().collect::<Vec<_>>(), [0, 1, 2]); // ends when `tx` is dropped
+    /// t.join().unwrap();
+    /// ```
+    pub fn iter(&mut self) -> Iter<'_, T, P> {
+        Iter { rx: self }
+    }
+
+    fn recv_until(&mut self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
         loop {
             match self.try_recv() {
                 Ok(v) => return Ok(v),
@@ -320,5 +454,77 @@ impl<T, P> Iterator for TryIter<'_, T, P> {
 impl<T, P> fmt::Debug for TryIter<'_, T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TryIter").finish_non_exhaustive()
+    }
+}
+
+/// The blocking iterator of [`Receiver::iter`] (and of `&mut Receiver` in a `for` loop).
+pub struct Iter<'a, T, P = super::ThreadParker> {
+    rx: &'a mut Receiver<T, P>,
+}
+
+impl<T, P: Park> Iterator for Iter<'_, T, P> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<T, P> fmt::Debug for Iter<'_, T, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").finish_non_exhaustive()
+    }
+}
+
+/// The owning blocking iterator of a [`Receiver`] (`for v in rx`): [`recv`](Receiver::recv)
+/// until the queue is empty and disconnected; dropping it drops the receiver (closing the
+/// queue).
+pub struct IntoIter<T, P = super::ThreadParker> {
+    rx: Receiver<T, P>,
+}
+
+impl<T, P: Park> Iterator for IntoIter<T, P> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<T, P> fmt::Debug for IntoIter<T, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntoIter").finish_non_exhaustive()
+    }
+}
+
+/// ```
+/// let (tx, rx) = loopkit::queue::channel::<u32>();
+/// std::thread::spawn(move || { for i in 0..3 { tx.send(i).unwrap(); } });
+/// let mut sum = 0;
+/// for v in rx { sum += v; } // blocks; ends when the sender is dropped
+/// assert_eq!(sum, 3);
+/// ```
+impl<T, P: Park> IntoIterator for Receiver<T, P> {
+    type Item = T;
+    type IntoIter = IntoIter<T, P>;
+
+    fn into_iter(self) -> IntoIter<T, P> {
+        IntoIter { rx: self }
+    }
+}
+
+/// ```
+/// let (tx, mut rx) = loopkit::queue::channel::<u32>();
+/// tx.send(1).unwrap();
+/// drop(tx);
+/// for v in &mut rx { assert_eq!(v, 1); } // blocks; ends at disconnect
+/// assert!(rx.is_disconnected());
+/// ```
+impl<'a, T, P: Park> IntoIterator for &'a mut Receiver<T, P> {
+    type Item = T;
+    type IntoIter = Iter<'a, T, P>;
+
+    fn into_iter(self) -> Iter<'a, T, P> {
+        self.iter()
     }
 }

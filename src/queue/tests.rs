@@ -49,9 +49,9 @@ fn push_drain_in_order() {
     assert_eq!(rx.drain(|v| got.push(v)), 10);
     assert_eq!(got, (0..10).collect::<Vec<_>>());
     assert!(rx.is_empty());
-    assert_eq!(rx.try_pop(), None);
-    tx.push_detached(11).unwrap();
-    assert_eq!(rx.try_pop(), Some(11));
+    assert_eq!(rx.try_recv().ok(), None);
+    tx.send(11).unwrap();
+    assert_eq!(rx.try_recv().ok(), Some(11));
     rx.assert_valid();
 }
 
@@ -165,7 +165,7 @@ fn close_counts_refuses_and_disposes() {
     assert_eq!(back.0, 4, "the payload comes back intact");
     drop(back);
     assert_eq!(drops.get(), 2);
-    assert_eq!(rx.try_pop().map(|t| t.0), Some(2));
+    assert_eq!(rx.try_recv().ok().map(|t| t.0), Some(2));
     assert_eq!(drops.get(), 3);
     assert!(!rx.prepare_park(), "one still pending");
     drop(rx); // drops #3 exactly once
@@ -232,7 +232,7 @@ fn park_protocol_single_thread() {
     assert!(rx.park_timeout(Duration::from_secs(60)), "returns at once");
     rx.park(); // returns at once too
                // A push after the announcement sets NOTIFIED (and would wake).
-    assert_eq!(rx.try_pop(), Some(1));
+    assert_eq!(rx.try_recv().ok(), Some(1));
     assert!(rx.prepare_park());
     tx.push(2).unwrap();
     assert!(rx.finish_park(), "the push woke this park");
@@ -317,12 +317,12 @@ fn ops_decode_covers_every_op() {
         ops,
         [
             Op::Push,
-            Op::PushDetached,
+            Op::Send,
             Op::Cancel(5),
             Op::DropHandle(6),
             Op::Drain,
             Op::DrainPanic(3),
-            Op::TryPop,
+            Op::RecvDeadline,
             Op::TryRecv,
             Op::Close,
             Op::TryRecv,
@@ -335,12 +335,12 @@ fn ops_decode_covers_every_op() {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => Just(Op::Push),
-        2 => Just(Op::PushDetached),
+        2 => Just(Op::Send),
         3 => (0..16usize).prop_map(Op::Cancel),
         2 => (0..16usize).prop_map(Op::DropHandle),
         2 => Just(Op::Drain),
         1 => (0..4u8).prop_map(Op::DrainPanic),
-        2 => Just(Op::TryPop),
+        2 => Just(Op::RecvDeadline),
         2 => Just(Op::TryRecv),
         1 => Just(Op::Close),
         1 => Just(Op::PreparePark),
@@ -360,6 +360,12 @@ proptest! {
     fn model_agrees(ops in prop::collection::vec(op(), 0..if cfg!(miri) { 20 } else { 80 })) {
         ops::run(&ops);
     }
+
+    /// The fuzz target's input path: `decode` of any bytes, then the same routine.
+    #[test]
+    fn decoded_bytes_agree(bytes in prop::collection::vec(any::<u8>(), 0..if cfg!(miri) { 24 } else { 240 })) {
+        ops::run(&ops::decode(&bytes));
+    }
 }
 
 /// A panic in a generic `drain` reaches the caller; the rest stays queued.
@@ -372,7 +378,7 @@ fn panic_in_drain_is_reported_to_caller() {
         rx.drain(|_| panic!("first (expected)"))
     }));
     assert!(r.is_err());
-    assert_eq!(rx.try_pop(), Some(2));
+    assert_eq!(rx.try_recv().ok(), Some(2));
 }
 
 #[test]
@@ -473,4 +479,258 @@ fn last_sender_drop_wakes_a_parked_consumer_once() {
     assert_eq!(w.wakes.load(Ordering::SeqCst), 1, "the last drop woke"); // SeqCst: test counter.
     assert!(rx.finish_park());
     assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+}
+
+#[test]
+fn send_takes_borrowed_values_and_gives_them_back() {
+    let words = [String::from("a"), String::from("b")];
+    let (tx, mut rx) = channel::<&str>();
+    tx.send(&words[0]).unwrap();
+    tx.send(&words[1]).unwrap();
+    assert_eq!(rx.try_recv(), Ok("a"));
+    rx.close();
+    assert_eq!(
+        tx.send(&words[0]),
+        Err(SendError("a")),
+        "refused: value back"
+    );
+    assert_eq!(rx.try_recv(), Ok("b"), "accepted before the close");
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    drop(rx);
+    assert_eq!(tx.send("x").unwrap_err().into_inner(), "x");
+}
+
+#[test]
+fn send_of_a_non_send_type_stays_on_its_thread() {
+    let (tx, mut rx) = channel::<std::rc::Rc<u32>>();
+    let v = std::rc::Rc::new(5);
+    tx.send(v.clone()).unwrap();
+    assert_eq!(std::rc::Rc::strong_count(&v), 2);
+    assert_eq!(rx.try_recv().as_deref(), Ok(&5));
+    tx.send(v.clone()).unwrap();
+    drop(rx); // drops the queued clone
+    assert_eq!(std::rc::Rc::strong_count(&v), 1);
+}
+
+#[test]
+fn same_channel() {
+    let (a, _ra) = channel::<u8>();
+    let (b, _rb) = channel::<u8>();
+    let a2 = a.clone();
+    assert!(a.same_channel(&a2) && a2.same_channel(&a));
+    assert!(!a.same_channel(&b) && !b.same_channel(&a2));
+}
+
+#[test]
+fn recv_deadline_takes_times_out_and_disconnects() {
+    use std::time::Instant;
+    let (tx, mut rx) = channel::<u32>();
+    let past = Instant::now();
+    assert_eq!(rx.recv_deadline(past), Err(RecvTimeoutError::Timeout));
+    let soon = Instant::now() + Duration::from_millis(2);
+    assert_eq!(rx.recv_deadline(soon), Err(RecvTimeoutError::Timeout));
+    assert!(Instant::now() >= soon, "returned before the deadline");
+    tx.send(1).unwrap();
+    assert_eq!(
+        rx.recv_deadline(past),
+        Ok(1),
+        "queued: a past deadline still takes it"
+    );
+    let h = tx.push(2).unwrap();
+    assert!(h.cancel());
+    assert_eq!(
+        rx.recv_deadline(past),
+        Err(RecvTimeoutError::Timeout),
+        "cancelled: skipped"
+    );
+    tx.send(3).unwrap();
+    drop(tx);
+    assert_eq!(
+        rx.recv_deadline(past),
+        Ok(3),
+        "queued before the disconnect"
+    );
+    assert_eq!(rx.recv_deadline(past), Err(RecvTimeoutError::Disconnected));
+}
+
+#[test]
+fn recv_deadline_is_woken_by_a_send() {
+    use std::time::Instant;
+    let (tx, mut rx) = channel::<u32>();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(5));
+        tx.send(9).unwrap();
+        tx
+    });
+    let far = Instant::now() + Duration::from_secs(600);
+    assert_eq!(rx.recv_deadline(far), Ok(9));
+    drop(t.join().unwrap());
+    assert_eq!(rx.recv_deadline(far), Err(RecvTimeoutError::Disconnected));
+}
+
+#[test]
+fn iter_blocks_until_disconnect() {
+    let n = if cfg!(miri) { 8 } else { 1000 };
+    let (tx, mut rx) = channel::<u32>();
+    let producers: Vec<_> = (0..2)
+        .map(|p| {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for i in 0..n {
+                    tx.send(p * n + i).unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut got: Vec<u32> = rx.iter().collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+    got.sort_unstable();
+    assert_eq!(got, (0..2 * n).collect::<Vec<_>>());
+    assert_eq!(rx.iter().next(), None, "stays ended");
+    assert_eq!(rx.recv(), Err(RecvError));
+}
+
+#[test]
+fn iter_ends_at_close_after_the_accepted_payloads() {
+    let (tx, mut rx) = channel::<u32>();
+    tx.send(1).unwrap();
+    let h = tx.push(2).unwrap();
+    tx.send(3).unwrap();
+    assert!(h.cancel());
+    rx.close();
+    let mut seen = Vec::new();
+    for v in &mut rx {
+        seen.push(v);
+    }
+    assert_eq!(
+        seen,
+        [1, 3],
+        "cancelled skipped; ends at close with a sender alive"
+    );
+    drop(tx);
+}
+
+#[test]
+fn into_iter_owns_the_receiver_and_drops_the_rest() {
+    let drops = Drops::default();
+    let (tx, rx) = channel::<Tracked>();
+    for i in 0..4 {
+        tx.send(drops.item(i)).unwrap();
+    }
+    let mut it = rx.into_iter();
+    assert_eq!(it.next().map(|t| t.0), Some(0));
+    assert_eq!(drops.get(), 1);
+    drop(it); // drops the receiver: closes and drops the three left
+    assert_eq!(drops.get(), 4);
+    assert!(tx.is_closed());
+    assert_eq!(tx.send(drops.item(9)).unwrap_err().0 .0, 9);
+    assert_eq!(drops.get(), 5);
+    let (tx, rx) = channel::<u32>();
+    tx.send(7).unwrap();
+    drop(tx);
+    let all: Vec<u32> = rx.into_iter().collect();
+    assert_eq!(all, [7]);
+}
+
+/// A payload whose drop sends another payload into the same queue (re-entry) and, when asked,
+/// panics.
+struct Reenter {
+    tx: Option<super::Sender<Reenter>>,
+    drops: Drops,
+    panic: bool,
+}
+
+impl Drop for Reenter {
+    fn drop(&mut self) {
+        (self.drops).0.fetch_add(1, Ordering::SeqCst); // SeqCst: test counter.
+        if let Some(tx) = self.tx.take() {
+            let back = tx.send(Reenter {
+                tx: None,
+                drops: self.drops.clone(),
+                panic: false,
+            });
+            // The queue is closed by now (the receiver is being dropped): refused, value back
+            // (and dropped here, counted).
+            assert!(
+                back.is_err(),
+                "send into a receiver being dropped was accepted"
+            );
+        }
+        if self.panic {
+            panic!("payload drop panic (expected by the test)");
+        }
+    }
+}
+
+#[test]
+fn into_iter_drop_with_reentering_and_panicking_payloads_drops_all() {
+    let drops = Drops::default();
+    let (tx, rx) = channel::<Reenter>();
+    for i in 0..4 {
+        tx.send(Reenter {
+            tx: Some(tx.clone()),
+            drops: drops.clone(),
+            panic: i == 1,
+        })
+        .unwrap();
+    }
+    let it = rx.into_iter();
+    let r = panic::catch_unwind(AssertUnwindSafe(move || drop(it)));
+    assert!(r.is_err(), "the payload's panic propagates");
+    // 4 queued payloads + the 4 refused re-entering sends, each dropped exactly once.
+    assert_eq!(drops.get(), 8);
+    assert!(tx.is_closed());
+}
+
+#[test]
+fn recv_async_pending_then_ready_then_disconnected() {
+    use core::future::Future;
+    use core::pin::pin;
+    use core::task::{Context, Poll};
+    let counter = crate::support::waker::CountingWaker::new();
+    let waker = counter.waker();
+    let mut cx = Context::from_waker(&waker);
+    let (tx, mut rx) = channel::<u32>();
+    {
+        let mut fut = pin!(rx.recv_async());
+        assert_eq!(fut.as_mut().poll(&mut cx), Poll::Pending);
+        assert_eq!(counter.count(), 0);
+        tx.send(1).unwrap();
+        assert_eq!(counter.count(), 1, "the send woke the task");
+        assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(1)));
+    }
+    // A future dropped while pending takes nothing.
+    assert_eq!(pin!(rx.recv_async()).poll(&mut cx), Poll::Pending);
+    tx.send(2).unwrap();
+    assert_eq!(rx.try_recv(), Ok(2));
+    tx.send(3).unwrap();
+    drop(tx);
+    assert_eq!(pin!(rx.recv_async()).poll(&mut cx), Poll::Ready(Ok(3)));
+    assert_eq!(
+        pin!(rx.recv_async()).poll(&mut cx),
+        Poll::Ready(Err(RecvError))
+    );
+}
+
+#[cfg(feature = "futures-core")]
+#[test]
+fn stream_yields_until_disconnect() {
+    use core::pin::Pin;
+    use core::task::{Context, Poll};
+    use futures_core::Stream;
+    let counter = crate::support::waker::CountingWaker::new();
+    let waker = counter.waker();
+    let mut cx = Context::from_waker(&waker);
+    let (tx, mut rx) = channel::<u32>();
+    assert_eq!(Pin::new(&mut rx).poll_next(&mut cx), Poll::Pending);
+    tx.send(4).unwrap();
+    assert_eq!(counter.count(), 1);
+    assert_eq!(Pin::new(&mut rx).poll_next(&mut cx), Poll::Ready(Some(4)));
+    assert_eq!(Pin::new(&mut rx).poll_next(&mut cx), Poll::Pending);
+    drop(tx);
+    assert_eq!(counter.count(), 2, "the disconnect woke the task");
+    assert_eq!(Pin::new(&mut rx).poll_next(&mut cx), Poll::Ready(None));
 }

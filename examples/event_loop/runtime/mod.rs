@@ -585,8 +585,7 @@ impl LoopHandle {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.unwoken_tx
-            .push_detached(in_context_send(copy_context(), f))
+        self.unwoken_tx.send(in_context_send(copy_context(), f))
     }
 
     /// A view of the loop's tasks that does not keep the loop running.

@@ -88,7 +88,7 @@ impl Wake for TaskWaker {
         // of `false` before the poll, so a wake after that store queues again.
         if !self.scheduled.swap(true, Ordering::AcqRel) {
             // A loop that has stopped refuses the push: the task is gone with it.
-            let _ = self.wake_tx.push_detached(self.id);
+            let _ = self.wake_tx.send(self.id);
         }
     }
 }
