@@ -85,6 +85,31 @@ pub mod __layout {
     pub const LEVELS: u32 = super::node::LEVELS;
 }
 
+/// The lookup walks the benchmarks compare (`benches/hamt.rs`, `HAMT_WALKS`). Not part of the API.
+#[doc(hidden)]
+pub mod __walks {
+    use super::{hash_key, node, Hamt};
+    use core::borrow::Borrow;
+    use core::hash::{BuildHasher, Hash};
+
+    /// [`Hamt::get`] with the walk the const parameters choose: `CF` tests the child bit first,
+    /// `UC` skips the bounds checks, `SR` takes the rank from the sign-bit shift.
+    /// `get::<true, true, true, ..>` is the walk `Hamt::get` uses.
+    #[inline]
+    pub fn get<'a, const CF: bool, const UC: bool, const SR: bool, K, V, S, Q>(
+        map: &'a Hamt<K, V, S>,
+        key: &Q,
+    ) -> Option<&'a V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        S: BuildHasher,
+    {
+        let hash = hash_key(&*map.hasher, key);
+        node::get_walk::<CF, UC, SR, K, V, Q>(&map.root, hash, key).map(|e| &e.value)
+    }
+}
+
 pub use iter::{Iter, Keys, Values};
 
 use crate::loom::Arc;

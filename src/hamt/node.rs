@@ -452,6 +452,13 @@ impl<K, V> Builder<K, V> {
     /// The finished node.
     #[inline]
     pub(crate) fn finish(self) -> Node<K, V> {
+        // The lookup indexes without bounds checks on the strength of this (see `child_at`).
+        // SAFETY: the builder owns the fresh node alone; the head is initialised.
+        let h = unsafe { self.ptr.as_ref() };
+        assert!(
+            h.clen == h.nodemap.count_ones() && (h.datamap == 0 || h.elen == h.datamap.count_ones()),
+            "HAMT builder: bitmaps and live counts differ"
+        );
         let n = Node {
             ptr: self.ptr,
             marker: PhantomData,
@@ -504,6 +511,9 @@ impl<K, V> NodeMut<'_, K, V> {
         let h = self.head();
         h.datamap = datamap;
         h.nodemap = nodemap;
+        // The bitmaps' counts equal the live lengths again before the unique borrow ends; the
+        // lookup's unchecked indexing relies on it (`Node::child_at`).
+        debug_assert!(h.clen == nodemap.count_ones() && h.elen == datamap.count_ones());
     }
 
     /// The live entries.
@@ -666,7 +676,9 @@ fn pair<K, V>(depth: u32, e0: Entry<K, V>, e1: Entry<K, V>) -> Node<K, V> {
     b.finish()
 }
 
-/// Looks `key` (hash `hash`) up below `node`.
+/// Looks `key` (hash `hash`) up below `node`. The walk tests the child bit before the entry bit,
+/// indexes without bounds checks and takes the rank from the sign-bit shift (see [`get_walk`];
+/// `docs/hamt.md` has the measured alternatives).
 ///
 /// The x86-64 baseline has no `popcnt` instruction, and `count_ones` then costs about 20
 /// instructions a level; where the CPU has it (detected once, cached by std), the lookup runs
@@ -677,13 +689,31 @@ where
     K: Borrow<Q>,
     Q: Eq + ?Sized,
 {
+    get_walk::<true, true, true, K, V, Q>(node, hash, key)
+}
+
+/// Looks `key` up with the walk the const parameters choose: `CF` tests the nodemap bit before
+/// the datamap bit; `UC` indexes the arrays without bounds checks (the bitmaps' counts equal the
+/// live lengths in every node reachable through a shared reference); `SR` computes the rank as
+/// the population count of the bitmap shifted left until the slot's bit is bit 31, minus one,
+/// and tests the bit as the sign of that shifted map. The benchmarks time each combination.
+#[inline]
+pub(crate) fn get_walk<'a, const CF: bool, const UC: bool, const SR: bool, K, V, Q>(
+    node: &'a Node<K, V>,
+    hash: u64,
+    key: &Q,
+) -> Option<&'a Entry<K, V>>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
     #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
     if std::is_x86_feature_detected!("popcnt") {
         // SAFETY: the only obligation of a `target_feature` function is that the CPU has the
         // feature, which was just checked.
-        return unsafe { get_popcnt(node, hash, key) };
+        return unsafe { get_popcnt::<CF, UC, SR, K, V, Q>(node, hash, key) };
     }
-    get_soft(node, hash, key)
+    get_soft::<CF, UC, SR, K, V, Q>(node, hash, key)
 }
 
 /// [`get_impl`] as compiled for the target (a software population count on the x86-64
@@ -693,21 +723,7 @@ where
     all(target_arch = "x86_64", not(target_feature = "popcnt")),
     inline(never)
 )]
-fn get_soft<'a, K, V, Q>(node: &'a Node<K, V>, hash: u64, key: &Q) -> Option<&'a Entry<K, V>>
-where
-    K: Borrow<Q>,
-    Q: Eq + ?Sized,
-{
-    get_impl(node, hash, key)
-}
-
-/// [`get_impl`] compiled with `popcnt`.
-///
-/// # Safety
-/// The CPU supports `popcnt`.
-#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
-#[target_feature(enable = "popcnt")]
-unsafe fn get_popcnt<'a, K, V, Q>(
+fn get_soft<'a, const CF: bool, const UC: bool, const SR: bool, K, V, Q>(
     node: &'a Node<K, V>,
     hash: u64,
     key: &Q,
@@ -716,12 +732,88 @@ where
     K: Borrow<Q>,
     Q: Eq + ?Sized,
 {
-    get_impl(node, hash, key)
+    get_impl::<CF, UC, SR, K, V, Q>(node, hash, key)
+}
+
+/// [`get_impl`] compiled with `popcnt`.
+///
+/// # Safety
+/// The CPU supports `popcnt`.
+#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+#[target_feature(enable = "popcnt")]
+unsafe fn get_popcnt<'a, const CF: bool, const UC: bool, const SR: bool, K, V, Q>(
+    node: &'a Node<K, V>,
+    hash: u64,
+    key: &Q,
+) -> Option<&'a Entry<K, V>>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    get_impl::<CF, UC, SR, K, V, Q>(node, hash, key)
+}
+
+/// Whether `slot`'s bit is set in `map`, and its rank among the set bits (how many are below it).
+#[inline(always)]
+fn probe<const SR: bool>(map: u32, slot: u32) -> (bool, usize) {
+    if SR {
+        // The slot's bit lands in bit 31: the sign tells presence, and the bits left in the
+        // word are the slot's and those below it.
+        let shifted = map << (31 - slot);
+        (
+            (shifted as i32) < 0,
+            (shifted.count_ones() as usize).wrapping_sub(1),
+        )
+    } else {
+        let bit = 1u32 << slot;
+        (map & bit != 0, index(map, bit))
+    }
+}
+
+impl<K, V> Node<K, V> {
+    /// Child `t`; without the bounds check when `UC`.
+    #[inline(always)]
+    fn child_at<const UC: bool>(&self, t: usize) -> &Node<K, V> {
+        if !UC {
+            return &self.children()[t];
+        }
+        debug_assert!(t < self.head().clen as usize);
+        // SAFETY: callers pass the rank of a set nodemap bit, and in every node reachable
+        // through a shared reference the nodemap has exactly `clen` bits set (`NodeMut`
+        // changes the two together before the unique borrow ends; `assert_valid` checks it), so
+        // `t < clen` and the child is initialised; the array starts at `CHILDREN_AT`.
+        unsafe { &*self.ptr.as_ptr().cast::<u8>().add(CHILDREN_AT).cast::<Node<K, V>>().add(t) }
+    }
+
+    /// Entry `r`; without the bounds check when `UC`.
+    #[inline(always)]
+    fn entry_at<const UC: bool>(&self, r: usize) -> &Entry<K, V> {
+        if !UC {
+            return &self.entries()[r];
+        }
+        let h = self.head();
+        debug_assert!(r < h.elen as usize);
+        // SAFETY: as in `child_at`: `r` is the rank of a set datamap bit, which has exactly
+        // `elen` bits set, so `r < elen`; the entries array lies at `entries_at(ccap)`.
+        unsafe {
+            &*self
+                .ptr
+                .as_ptr()
+                .cast::<u8>()
+                .add(entries_at::<K, V>(h.ccap))
+                .cast::<Entry<K, V>>()
+                .add(r)
+        }
+    }
 }
 
 /// The lookup loop.
 #[inline(always)]
-fn get_impl<'a, K, V, Q>(mut node: &'a Node<K, V>, hash: u64, key: &Q) -> Option<&'a Entry<K, V>>
+fn get_impl<'a, const CF: bool, const UC: bool, const SR: bool, K, V, Q>(
+    mut node: &'a Node<K, V>,
+    hash: u64,
+    key: &Q,
+) -> Option<&'a Entry<K, V>>
 where
     K: Borrow<Q>,
     Q: Eq + ?Sized,
@@ -729,15 +821,28 @@ where
     let mut depth = 0;
     while depth < LEVELS {
         let (datamap, nodemap) = node.maps();
-        let bit = bit_at(hash, depth);
-        if datamap & bit != 0 {
-            let e = &node.entries()[index(datamap, bit)];
+        let slot = ((hash >> (depth * BITS)) & MASK) as u32;
+        if CF {
+            let (has_child, t) = probe::<SR>(nodemap, slot);
+            if has_child {
+                node = node.child_at::<UC>(t);
+                depth += 1;
+                continue;
+            }
+        }
+        let (has_entry, r) = probe::<SR>(datamap, slot);
+        if has_entry {
+            let e = node.entry_at::<UC>(r);
             return if e.is(hash, key) { Some(e) } else { None };
         }
-        if nodemap & bit == 0 {
+        if CF {
             return None;
         }
-        node = &node.children()[index(nodemap, bit)];
+        let (has_child, t) = probe::<SR>(nodemap, slot);
+        if !has_child {
+            return None;
+        }
+        node = node.child_at::<UC>(t);
         depth += 1;
     }
     node.entries().iter().find(|e| e.is(hash, key))
