@@ -93,9 +93,25 @@ fn insert_is_persistent_and_ptr_eq_on_same_value() {
     let c = b.insert(2, 20);
     assert_eq!((a[&1], b[&1], c[&1], c[&2]), (10, 11, 11, 20));
     assert_eq!((a.len(), b.len(), c.len()), (1, 1, 2));
-    assert!(c.insert(2, 20).ptr_eq(&c));
-    assert!(!c.insert(2, 21).ptr_eq(&c));
+    // `insert` never compares values: the same value still gives a new map.
+    let d = c.insert(2, 20);
+    assert!(!d.ptr_eq(&c));
+    assert_eq!(d, c);
+    // `insert_with` with `==` keeps the map when the value is already there.
+    assert!(c.insert_with(2, 20, PartialEq::eq).ptr_eq(&c));
+    assert!(!c.insert_with(2, 21, PartialEq::eq).ptr_eq(&c));
     assert!(c.clone().ptr_eq(&c));
+}
+
+#[test]
+fn insert_needs_no_partial_eq_on_values() {
+    use std::sync::Arc;
+    let f: Arc<dyn Fn() -> u32 + Send + Sync> = Arc::new(|| 7);
+    let m = Hamt::new().insert("f", f.clone());
+    let m2 = m.insert("f", f.clone());
+    assert!(!m2.ptr_eq(&m));
+    assert!(m2.insert_with("f", f, Arc::ptr_eq).ptr_eq(&m2));
+    assert_eq!(m2["f"](), 7);
 }
 
 #[test]
@@ -463,7 +479,13 @@ mod model {
             1 => key.clone().prop_map(Op::Get),
             1 => Just(Op::Snapshot),
             1 => any::<u16>().prop_map(Op::Restore),
-            1 => key.prop_map(Op::EqCheck),
+            1 => key.clone().prop_map(Op::EqCheck),
+            1 => (key.clone(), 0u16..4).prop_map(|(k, v)| Op::InsertSame(k, v)),
+            2 => (key, 0u16..4).prop_map(|(k, v)| Op::GetMut(k, v)),
+            1 => (0u16..4).prop_map(Op::Retain),
+            1 => any::<u16>().prop_map(Op::Union),
+            1 => any::<u16>().prop_map(Op::UnionRehashed),
+            1 => Just(Op::IntoIter),
         ]
     }
 
