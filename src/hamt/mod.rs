@@ -28,7 +28,12 @@
 //! | [`insert`](Hamt::insert), [`remove`](Hamt::remove) (persistent) | O(32 · path) copies | one node per level |
 //! | [`insert_mut`](Hamt::insert_mut), [`remove_mut`](Hamt::remove_mut), unique map | O(path) | none, or one node when a node must grow |
 //! | the same on a map that shares nodes | O(32 · path) for the shared part | one node per shared level |
+//! | [`get_mut`](Hamt::get_mut) | O(path); O(32 · path) copies where shared | one node per shared level |
+//! | [`retain`](Hamt::retain) | O(n) + one in-place remove per dropped entry | a list of the dropped keys |
+//! | [`union_with`](Hamt::union_with), same hasher | O(nodes that differ + entries of sub-tries only `other` has); shared sub-tries reused | one node per differing node |
+//! | [`union_with`](Hamt::union_with), other hasher | O(m · path) for `other`'s m entries | as `insert_mut` |
 //! | [`iter`](Hamt::iter), [`keys`](Hamt::keys), [`values`](Hamt::values) | O(n) total | none |
+//! | [`into_iter`](Hamt::into_iter) (owned) | O(n) total; entries of shared nodes are cloned | a stack of nodes |
 //! | `==` of two maps derived from each other | O(changed paths) | none |
 //! | `==` of unrelated maps | O(n) (node by node, or lookups if hashers differ) | none |
 //!
@@ -94,10 +99,11 @@ pub mod __walks {
     use core::hash::{BuildHasher, Hash};
 
     /// [`Hamt::get`] with the walk the const parameters choose: `CF` tests the child bit first,
-    /// `UC` skips the bounds checks, `SR` takes the rank from the sign-bit shift.
-    /// `get::<true, true, true, ..>` is the walk `Hamt::get` uses.
+    /// `UC` skips the bounds checks, `SR` takes the rank from the sign-bit shift, `BL` tests an
+    /// entry slot with one branch. `get::<true, true, true, false, ..>` is the walk `Hamt::get`
+    /// uses.
     #[inline]
-    pub fn get<'a, const CF: bool, const UC: bool, const SR: bool, K, V, S, Q>(
+    pub fn get<'a, const CF: bool, const UC: bool, const SR: bool, const BL: bool, K, V, S, Q>(
         map: &'a Hamt<K, V, S>,
         key: &Q,
     ) -> Option<&'a V>
@@ -107,7 +113,7 @@ pub mod __walks {
         S: BuildHasher,
     {
         let hash = hash_key(&*map.hasher, key);
-        node::get_walk::<CF, UC, SR, K, V, Q>(&map.root, hash, key).map(|e| &e.value)
+        node::get_walk::<CF, UC, SR, BL, K, V, Q>(&map.root, hash, key).map(|e| &e.value)
     }
 }
 
