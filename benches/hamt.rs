@@ -514,7 +514,9 @@ fn walks(r: usize) {
         "imbl",
     ];
     let s = RandomState::default();
-    println!("| walk | hit 10 | hit 1k | hit 100k | hit 1M | miss 10 | miss 1k | miss 100k | miss 1M |");
+    println!(
+        "| walk | hit 10 | hit 1k | hit 100k | hit 1M | miss 10 | miss 1k | miss 100k | miss 1M |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut cells: Vec<Vec<String>> = vec![Vec::new(); NAMES.len()];
     for probe_misses in [false, true] {
@@ -533,13 +535,27 @@ fn walks(r: usize) {
             }
             let p = &probes[..];
             let time = |j: usize| match j {
-                0 => pass(p, &|k| get::<false, false, false, false, _, _, _, _>(&lk, k).copied()),
-                1 => pass(p, &|k| get::<true, false, false, false, _, _, _, _>(&lk, k).copied()),
-                2 => pass(p, &|k| get::<false, true, false, false, _, _, _, _>(&lk, k).copied()),
-                3 => pass(p, &|k| get::<true, true, false, false, _, _, _, _>(&lk, k).copied()),
-                4 => pass(p, &|k| get::<false, true, true, false, _, _, _, _>(&lk, k).copied()),
-                5 => pass(p, &|k| get::<true, true, true, false, _, _, _, _>(&lk, k).copied()),
-                6 => pass(p, &|k| get::<true, true, true, true, _, _, _, _>(&lk, k).copied()),
+                0 => pass(p, &|k| {
+                    get::<false, false, false, false, _, _, _, _>(&lk, k).copied()
+                }),
+                1 => pass(p, &|k| {
+                    get::<true, false, false, false, _, _, _, _>(&lk, k).copied()
+                }),
+                2 => pass(p, &|k| {
+                    get::<false, true, false, false, _, _, _, _>(&lk, k).copied()
+                }),
+                3 => pass(p, &|k| {
+                    get::<true, true, false, false, _, _, _, _>(&lk, k).copied()
+                }),
+                4 => pass(p, &|k| {
+                    get::<false, true, true, false, _, _, _, _>(&lk, k).copied()
+                }),
+                5 => pass(p, &|k| {
+                    get::<true, true, true, false, _, _, _, _>(&lk, k).copied()
+                }),
+                6 => pass(p, &|k| {
+                    get::<true, true, true, true, _, _, _, _>(&lk, k).copied()
+                }),
                 _ => pass(p, &|k| im.get(k).copied()),
             };
             let mut best = [f64::INFINITY; NAMES.len()];

@@ -477,7 +477,8 @@ impl<K, V> Builder<K, V> {
         // SAFETY: the builder owns the fresh node alone; the head is initialised.
         let h = unsafe { self.ptr.as_ref() };
         assert!(
-            h.clen == h.nodemap.count_ones() && (h.datamap == 0 || h.elen == h.datamap.count_ones()),
+            h.clen == h.nodemap.count_ones()
+                && (h.datamap == 0 || h.elen == h.datamap.count_ones()),
             "HAMT builder: bitmaps and live counts differ"
         );
         let n = Node {
@@ -761,7 +762,16 @@ where
 /// clamped rank whether or not its bit is set and tests "bit set and stored hash equal" as one
 /// branch. The benchmarks time each combination.
 #[inline]
-pub(crate) fn get_walk<'a, const CF: bool, const UC: bool, const SR: bool, const BL: bool, K, V, Q>(
+pub(crate) fn get_walk<
+    'a,
+    const CF: bool,
+    const UC: bool,
+    const SR: bool,
+    const BL: bool,
+    K,
+    V,
+    Q,
+>(
     node: &'a Node<K, V>,
     hash: u64,
     key: &Q,
@@ -845,7 +855,15 @@ impl<K, V> Node<K, V> {
         // through a shared reference the nodemap has exactly `clen` bits set (`NodeMut`
         // changes the two together before the unique borrow ends; `assert_valid` checks it), so
         // `t < clen` and the child is initialised; the array starts at `CHILDREN_AT`.
-        unsafe { &*self.ptr.as_ptr().cast::<u8>().add(CHILDREN_AT).cast::<Node<K, V>>().add(t) }
+        unsafe {
+            &*self
+                .ptr
+                .as_ptr()
+                .cast::<u8>()
+                .add(CHILDREN_AT)
+                .cast::<Node<K, V>>()
+                .add(t)
+        }
     }
 
     /// Entry `r`; without the bounds check when `UC`.
@@ -1626,8 +1644,7 @@ fn make_unique<K: Clone, V: Clone>(node: &mut Node<K, V>) -> NodeMut<'_, K, V> {
         b.clone_children(cs);
         *node = b.finish();
     }
-    node.get_mut()
-        .expect("a node just copied has one handle")
+    node.get_mut().expect("a node just copied has one handle")
 }
 
 /// The entry for `key` below `node`, mutably, copying each shared node on the way down (the
@@ -1754,7 +1771,8 @@ where
     let (da, na) = a.maps();
     let (db, nb_) = b.maps();
     let (ca, cb) = (a.children(), b.children());
-    let mut slots: Vec<Merged<K, V>> = Vec::with_capacity(((da | na) | (db | nb_)).count_ones() as usize);
+    let mut slots: Vec<Merged<K, V>> =
+        Vec::with_capacity(((da | na) | (db | nb_)).count_ones() as usize);
     let (mut datamap, mut nodemap) = (0u32, 0u32);
     let mut all = da | na | db | nb_;
     while all != 0 {

@@ -919,7 +919,11 @@ fn into_iter_moves_owned_entries_and_clones_shared_ones() {
         let created = ctx.created.get();
         let got: Vec<(u32, u32)> = m.into_iter().map(|(k, v)| (k.id, v.id)).collect();
         assert_eq!(got.len(), IDS.len());
-        assert_eq!(ctx.created.get(), created, "an owned map's entries were cloned");
+        assert_eq!(
+            ctx.created.get(),
+            created,
+            "an owned map's entries were cloned"
+        );
         // Shared with another map: cloned, and the other map keeps its entries.
         let m = tmap(&ctx, &IDS);
         let other = m.clone();
@@ -942,7 +946,11 @@ fn into_iter_moves_owned_entries_and_clones_shared_ones() {
         assert_eq!(it.count(), IDS.len());
         assert_eq!(ids_of(&other).len(), IDS.len());
     }
-    assert!(ctx.live.borrow().is_empty(), "leaked: {:?}", ctx.live.borrow());
+    assert!(
+        ctx.live.borrow().is_empty(),
+        "leaked: {:?}",
+        ctx.live.borrow()
+    );
 }
 
 #[test]
@@ -1047,11 +1055,16 @@ fn union_with_merges_and_shares_common_subtrees() {
     assert_eq!(u2, u);
     assert_eq!(calls2, keys.len() - 1);
     // Empty sides, and the union of a map with itself.
-    assert!(a.union_with(&CMap::with_hasher(Pass), |_, x, _| *x).ptr_eq(&a));
+    assert!(a
+        .union_with(&CMap::with_hasher(Pass), |_, x, _| *x)
+        .ptr_eq(&a));
     assert!(a.union_with(&a, |_, _, _| unreachable!()).ptr_eq(&a));
     // Colliding keys and keys that split into a sub-node.
     let c1 = cmap(&[ck(1, 0), ck(2, 0), ck(3, 1)]);
-    let c2 = c1.insert(ck(4, 0), 4).insert(ck(5, 0o11), 5).remove(&ck(1, 0));
+    let c2 = c1
+        .insert(ck(4, 0), 4)
+        .insert(ck(5, 0o11), 5)
+        .remove(&ck(1, 0));
     let c3 = c1.union_with(&c2, |_, x, _| *x);
     c3.assert_valid();
     assert_eq!(c3.len(), 5);
@@ -1077,12 +1090,20 @@ fn panics_in_f_clone_eq_and_drop_of_the_new_methods() {
         m.assert_valid();
         assert_eq!(ids_of(&m), want);
         // retain: a panicking `Eq` during the removals leaves the map valid.
-        expect_panic(&ctx, |c| c.trap_eq.set(Some(2)), || m.retain(|k, _| k.id > 4));
+        expect_panic(
+            &ctx,
+            |c| c.trap_eq.set(Some(2)),
+            || m.retain(|k, _| k.id > 4),
+        );
         m.assert_valid();
         assert!(m.len() < IDS.len());
         // retain: a panicking `Drop` of a removed value.
         let mut m = tmap(&ctx, &IDS);
-        expect_panic(&ctx, |c| c.trap_drop.set(Some(1003)), || m.retain(|k, _| k.id != 3));
+        expect_panic(
+            &ctx,
+            |c| c.trap_drop.set(Some(1003)),
+            || m.retain(|k, _| k.id != 3),
+        );
         m.assert_valid();
         // union_with: a panicking `f` or `Clone` leaves both maps as they were.
         let other = base.insert(T::new(&ctx, 1, 0), T::new(&ctx, 500, 0));
@@ -1116,7 +1137,11 @@ fn panics_in_f_clone_eq_and_drop_of_the_new_methods() {
         expect_panic(&ctx, |c| c.trap_drop.set(Some(1007)), || drop(it));
     }
     ctx.trap_drop.set(None);
-    assert!(ctx.live.borrow().is_empty(), "leaked: {:?}", ctx.live.borrow());
+    assert!(
+        ctx.live.borrow().is_empty(),
+        "leaked: {:?}",
+        ctx.live.borrow()
+    );
 }
 
 std::thread_local! {
