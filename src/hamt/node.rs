@@ -915,10 +915,7 @@ where
         if BL && CF {
             // One branch for "the slot holds an entry with this hash": the entry at a clamped
             // rank is read whether or not the bit is set, so a miss does not branch on the bit.
-            let es = node.entries();
-            let Some(last) = es.len().checked_sub(1) else {
-                return None;
-            };
+            let last = node.entries().len().checked_sub(1)?;
             let e = node.entry_at::<UC>(r.min(last));
             return if has_entry & (e.hash == hash) && e.key.borrow() == key {
                 Some(e)
