@@ -1180,3 +1180,28 @@ fn values_that_use_the_api_from_drop() {
         assert!(o.len() >= BIG as usize / 2);
     });
 }
+
+#[test]
+fn every_lookup_walk_agrees_with_get() {
+    use super::__walks::get;
+    // Sub-nodes, inline entries, empty slots and collision nodes, hit and miss.
+    let keys: Vec<Ck> = (0..BIG).map(|i| ck(i, u64::from(i % 97) * 29)).collect();
+    let m = cmap(&keys);
+    let probes = keys
+        .iter()
+        .copied()
+        .chain((0..BIG).map(|i| ck(i + 10_000, u64::from(i) * 13)));
+    for k in probes {
+        let want = m.get(&k);
+        assert_eq!(get::<false, false, false, false, _, _, _, _>(&m, &k), want);
+        assert_eq!(get::<true, false, false, false, _, _, _, _>(&m, &k), want);
+        assert_eq!(get::<false, true, false, false, _, _, _, _>(&m, &k), want);
+        assert_eq!(get::<true, true, false, false, _, _, _, _>(&m, &k), want);
+        assert_eq!(get::<false, true, true, false, _, _, _, _>(&m, &k), want);
+        assert_eq!(get::<true, true, true, false, _, _, _, _>(&m, &k), want);
+        assert_eq!(get::<true, true, true, true, _, _, _, _>(&m, &k), want);
+    }
+    let empty = CMap::with_hasher(Pass);
+    assert_eq!(get::<true, true, true, true, _, _, _, _>(&empty, &ck(1, 1)), None);
+    assert_eq!(get::<true, true, true, false, _, _, _, _>(&empty, &ck(1, 1)), None);
+}
