@@ -1202,6 +1202,12 @@ fn every_lookup_walk_agrees_with_get() {
         assert_eq!(get::<true, true, true, true, _, _, _, _>(&m, &k), want);
     }
     let empty = CMap::with_hasher(Pass);
-    assert_eq!(get::<true, true, true, true, _, _, _, _>(&empty, &ck(1, 1)), None);
-    assert_eq!(get::<true, true, true, false, _, _, _, _>(&empty, &ck(1, 1)), None);
+    assert_eq!(
+        get::<true, true, true, true, _, _, _, _>(&empty, &ck(1, 1)),
+        None
+    );
+    assert_eq!(
+        get::<true, true, true, false, _, _, _, _>(&empty, &ck(1, 1)),
+        None
+    );
 }
