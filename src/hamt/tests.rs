@@ -1211,3 +1211,11 @@ fn every_lookup_walk_agrees_with_get() {
         None
     );
 }
+
+#[test]
+#[allow(deprecated)]
+fn the_old_hasher_name_still_compiles() {
+    let s: super::DefaultHasher = super::DefaultHashBuilder::default();
+    let m: Hamt<u8, u8, super::DefaultHasher> = Hamt::with_hasher(s).insert(1, 2);
+    assert_eq!(m[&1], 2);
+}
