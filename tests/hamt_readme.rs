@@ -8,7 +8,7 @@ fn readme_snippet() {
     let a: Hamt<&str, u32> = Hamt::new().insert("x", 1);
     let b = a.insert("y", 2); // `a` is unchanged; `b` shares its nodes
     assert_eq!((a.len(), b.len()), (1, 2));
-    assert!(b.insert("y", 2).ptr_eq(&b)); // same value: same map, no copy
+    assert!(b.insert_with("y", 2, PartialEq::eq).ptr_eq(&b)); // same value: same map, no copy
     assert_eq!(b, Hamt::new().insert("y", 2).insert("x", 1)); // order-independent shape, fast ==
     let mut m = b.clone();
     m.insert_mut("z", 3); // in place where unshared, copies shared nodes

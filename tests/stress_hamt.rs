@@ -151,17 +151,31 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
     #[test]
     fn real_configuration_agrees_with_hashmap(
-        ops in proptest::collection::vec((0u8..4, 0u64..300, 0u64..3), 0..300)
+        ops in proptest::collection::vec((0u8..8, 0u64..300, 0u64..3), 0..300)
     ) {
         let mut m: Hamt<u64, u64> = Hamt::new();
         let mut model = HashMap::new();
         let mut versions = Vec::new();
         for (op, k, v) in ops {
             match op {
-                0 => { let n = m.insert(k, v); prop_assert_eq!(n.ptr_eq(&m), model.get(&k) == Some(&v)); versions.push((m.clone(), model.clone())); m = n; model.insert(k, v); }
+                0 => { let n = m.insert_with(k, v, PartialEq::eq); prop_assert_eq!(n.ptr_eq(&m), model.get(&k) == Some(&v)); versions.push((m.clone(), model.clone())); m = n; model.insert(k, v); }
                 1 => prop_assert_eq!(m.insert_mut(k, v), model.insert(k, v)),
                 2 => { let n = m.remove(&k); prop_assert_eq!(n.ptr_eq(&m), !model.contains_key(&k)); m = n; model.remove(&k); }
-                _ => prop_assert_eq!(m.remove_mut(&k), model.remove(&k)),
+                3 => prop_assert_eq!(m.remove_mut(&k), model.remove(&k)),
+                4 => { let n = m.insert(k, v); prop_assert!(!n.ptr_eq(&m)); versions.push((m.clone(), model.clone())); m = n; model.insert(k, v); }
+                5 => {
+                    if let (Some(x), Some(y)) = (m.get_mut(&k), model.get_mut(&k)) { (*x, *y) = (v, v); }
+                    prop_assert_eq!(m.get(&k), model.get(&k));
+                }
+                6 => {
+                    // Union with an earlier version: the same hasher, merged node by node.
+                    let (other, om) = versions.get(k as usize % versions.len().max(1)).cloned().unwrap_or_default();
+                    let n = m.union_with(&other, |_, a, b| *a.max(b));
+                    versions.push((m.clone(), model.clone()));
+                    m = n;
+                    for (k, v) in om { let e = model.entry(k).or_insert(v); *e = (*e).max(v); }
+                }
+                _ => { m.retain(|key, _| (key ^ k) % 5 != 0); model.retain(|key, _| (key ^ k) % 5 != 0); }
             }
             prop_assert_eq!(m.len(), model.len());
         }
@@ -171,5 +185,9 @@ proptest! {
             prop_assert_eq!(old.len(), md.len());
             for (k, v) in md { prop_assert_eq!(old.get(k), Some(v)); }
         }
+        // Owned iteration, on a map that shares nodes with the versions.
+        let got: HashMap<u64, u64> = m.into_iter().collect();
+        prop_assert_eq!(got, model);
+        for (old, md) in &versions { prop_assert_eq!(old.len(), md.len()); old.assert_valid(); }
     }
 }

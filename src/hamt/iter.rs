@@ -163,3 +163,121 @@ impl<K, V: fmt::Debug> fmt::Debug for Values<'_, K, V> {
         f.debug_list().entries(Values(self.0.clone())).finish()
     }
 }
+
+/// Calls `f` on every entry below `node`, in iteration order.
+pub(super) fn for_each_entry<K, V>(node: &Node<K, V>, f: &mut impl FnMut(&Entry<K, V>)) {
+    node.entries().iter().for_each(&mut *f);
+    for c in node.children() {
+        for_each_entry(c, f);
+    }
+}
+
+/// Owning iterator over `(K, V)`, returned by [`Hamt::into_iter`](super::Hamt#impl-IntoIterator-for-Hamt<K,+V,+S>).
+///
+/// Each node is taken apart as the iterator reaches it: a node the map owned alone gives up its
+/// entries and children by move (last first), a node shared with another map is read through and
+/// its entries cloned, leaving it intact for the other map. The order is therefore unspecified.
+/// Dropping the iterator early drops the entries it did not yield.
+///
+/// # Examples
+///
+/// ```
+/// use loopkit::hamt::Hamt;
+/// let m: Hamt<u32, String> = (0..3).map(|i| (i, i.to_string())).collect();
+/// let keep = m.clone(); // shares every node: these entries are cloned
+/// let mut total = 0;
+/// for (k, v) in m {
+///     assert_eq!(v, k.to_string());
+///     total += k;
+/// }
+/// assert_eq!((total, keep.len()), (3, 3));
+/// ```
+pub struct IntoIter<K, V> {
+    /// Nodes being taken apart: the node, whether this iterator owns it alone (then its live
+    /// entries and children are the ones not yet taken), and for a shared node the cursors.
+    stack: Vec<Pending<K, V>>,
+    remaining: usize,
+}
+
+struct Pending<K, V> {
+    node: Node<K, V>,
+    owned: bool,
+    entry: usize,
+    child: usize,
+}
+
+impl<K, V> IntoIter<K, V> {
+    pub(super) fn new(root: Node<K, V>, len: usize) -> Self {
+        let mut it = IntoIter {
+            stack: Vec::with_capacity(LEVELS as usize + 1),
+            remaining: len,
+        };
+        it.push(root);
+        it
+    }
+
+    fn push(&mut self, mut node: Node<K, V>) {
+        // Owned alone now means owned alone until dropped: no other handle exists to clone.
+        let owned = node.get_mut().is_some();
+        self.stack.push(Pending {
+            node,
+            owned,
+            entry: 0,
+            child: 0,
+        });
+    }
+}
+
+impl<K: Clone, V: Clone> Iterator for IntoIter<K, V> {
+    type Item = (K, V);
+
+    fn next(&mut self) -> Option<(K, V)> {
+        loop {
+            let top = self.stack.last_mut()?;
+            if top.owned {
+                let mut n = top.node.get_mut().expect("an owned node stays unique");
+                let (elen, clen) = n.lens();
+                if elen > 0 {
+                    let e = n.remove_entry(elen - 1);
+                    self.remaining -= 1;
+                    return Some((e.key, e.value));
+                }
+                if clen > 0 {
+                    let c = n.remove_child(clen - 1);
+                    self.push(c);
+                    continue;
+                }
+            } else {
+                if let Some(e) = top.node.entries().get(top.entry) {
+                    // Clone first: a panicking `Clone` leaves the cursor on this entry.
+                    let out = (e.key.clone(), e.value.clone());
+                    top.entry += 1;
+                    self.remaining -= 1;
+                    return Some(out);
+                }
+                if let Some(c) = top.node.children().get(top.child) {
+                    let c = c.clone();
+                    top.child += 1;
+                    self.push(c);
+                    continue;
+                }
+            }
+            self.stack.pop();
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<K: Clone, V: Clone> ExactSizeIterator for IntoIter<K, V> {}
+impl<K: Clone, V: Clone> FusedIterator for IntoIter<K, V> {}
+
+impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for IntoIter<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntoIter")
+            .field("remaining", &self.remaining)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,5 +1,6 @@
 //! loom models of the one concurrent protocol in the HAMT: node reference counts deciding
-//! whether `insert_mut`/`remove_mut` may change a node in place, and when a node is freed.
+//! whether `insert_mut`/`remove_mut`/`get_mut` may change a node in place (and whether the owned
+//! iterator may move a node's entries out), and when a node is freed.
 //!
 //! A node's count is a `crate::loom::AtomicUsize` in its header (`node.rs`). `Node::get_mut`
 //! treats the node as owned alone when an Acquire load reads 1; that Acquire pairs with the
@@ -97,6 +98,33 @@ fn unique_root_over_a_shared_child() {
         assert_eq!(owner.insert_mut(16, 16), None);
         assert_eq!(owner.remove_mut(&8), Some(8));
         assert_holds(&owner, &[0, 1, 2, 16]);
+        t.join().unwrap();
+    });
+}
+
+#[test]
+fn get_mut_and_into_iter_while_a_reader_drops() {
+    // `get_mut` decides per level, with the same Acquire load, whether to write in place or copy;
+    // the owned iterator decides per node whether to move entries out or clone them. Both run
+    // while another thread reads its clone and drops it, so a node may turn unique half-way.
+    model(|| {
+        let m = base();
+        let reader = m.clone();
+        let mut owner = m;
+        let t = thread::spawn(move || {
+            assert_holds(&reader, &[0, 1, 8]);
+            drop(reader);
+        });
+        *owner.get_mut(&1).unwrap() = 10; // the root is copied; the sub-node stays shared
+        let rest = owner.clone();
+        *owner.get_mut(&8).unwrap() = 80; // both levels copied
+        assert_eq!((owner.get(&8), owner.get(&1)), (Some(&80), Some(&10)));
+        // `rest` now owns its root alone; its sub-node is shared with `reader` until that drops.
+        let mut all: Vec<(u64, u64)> = rest.into_iter().collect();
+        all.sort_unstable();
+        assert_eq!(all, [(0, 0), (1, 10), (8, 8)]);
+        owner.assert_valid();
+        assert_eq!(owner.get(&0), Some(&0));
         t.join().unwrap();
     });
 }

@@ -28,7 +28,12 @@
 //! | [`insert`](Hamt::insert), [`remove`](Hamt::remove) (persistent) | O(32 · path) copies | one node per level |
 //! | [`insert_mut`](Hamt::insert_mut), [`remove_mut`](Hamt::remove_mut), unique map | O(path) | none, or one node when a node must grow |
 //! | the same on a map that shares nodes | O(32 · path) for the shared part | one node per shared level |
+//! | [`get_mut`](Hamt::get_mut) | O(path); O(32 · path) copies where shared | one node per shared level |
+//! | [`retain`](Hamt::retain) | O(n) + one in-place remove per dropped entry | a list of the dropped keys |
+//! | [`union_with`](Hamt::union_with), same hasher | O(nodes that differ + entries of sub-tries only `other` has); shared sub-tries reused | one node per differing node |
+//! | [`union_with`](Hamt::union_with), other hasher | O(m · path) for `other`'s m entries | as `insert_mut` |
 //! | [`iter`](Hamt::iter), [`keys`](Hamt::keys), [`values`](Hamt::values) | O(n) total | none |
+//! | [`into_iter`](Hamt::into_iter) (owned) | O(n) total; entries of shared nodes are cloned | a stack of nodes |
 //! | `==` of two maps derived from each other | O(changed paths) | none |
 //! | `==` of unrelated maps | O(n) (node by node, or lookups if hashers differ) | none |
 //!
@@ -47,8 +52,9 @@
 //! assert_eq!(one.get("a"), Some(&1));
 //! assert_eq!(two.len(), 2);
 //!
-//! // Setting a key to the value it already has, or removing an absent key, changes nothing.
-//! assert!(two.insert("b", 2).ptr_eq(&two));
+//! // Setting a key to the value it already has (tested by `insert_with`), or removing an absent
+//! // key, changes nothing.
+//! assert!(two.insert_with("b", 2, PartialEq::eq).ptr_eq(&two));
 //! assert!(two.remove("zzz").ptr_eq(&two));
 //!
 //! // The shape is canonical: a map built in another order is equal (and compares fast).
@@ -85,7 +91,33 @@ pub mod __layout {
     pub const LEVELS: u32 = super::node::LEVELS;
 }
 
-pub use iter::{Iter, Keys, Values};
+/// The lookup walks the benchmarks compare (`benches/hamt.rs`, `HAMT_WALKS`). Not part of the API.
+#[doc(hidden)]
+pub mod __walks {
+    use super::{hash_key, node, Hamt};
+    use core::borrow::Borrow;
+    use core::hash::{BuildHasher, Hash};
+
+    /// [`Hamt::get`] with the walk the const parameters choose: `CF` tests the child bit first,
+    /// `UC` skips the bounds checks, `SR` takes the rank from the sign-bit shift, `BL` tests an
+    /// entry slot with one branch. `get::<true, true, true, false, ..>` is the walk `Hamt::get`
+    /// uses.
+    #[inline]
+    pub fn get<'a, const CF: bool, const UC: bool, const SR: bool, const BL: bool, K, V, S, Q>(
+        map: &'a Hamt<K, V, S>,
+        key: &Q,
+    ) -> Option<&'a V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        S: BuildHasher,
+    {
+        let hash = hash_key(&*map.hasher, key);
+        node::get_walk::<CF, UC, SR, BL, K, V, Q>(&map.root, hash, key).map(|e| &e.value)
+    }
+}
+
+pub use iter::{IntoIter, Iter, Keys, Values};
 
 use crate::loom::Arc;
 use core::borrow::Borrow;
@@ -96,21 +128,29 @@ use node::{bit_at, hash_key, index, Node, Removed, BITS, LEVELS};
 
 /// The default [`BuildHasher`] of [`Hamt`]: a fast, randomly seeded hasher for in-memory maps
 /// (it is not meant to resist hash flooding by an attacker who sees timings). Each
-/// `DefaultHasher::default()` gets its own seed; clones hash alike.
+/// `DefaultHashBuilder::default()` gets its own seed; clones hash alike. (hashbrown's name: it
+/// builds hashers, it is not one; the [`Hasher`] it builds is [`HamtHasher`].)
 ///
 /// # Examples
 ///
 /// ```
 /// use core::hash::BuildHasher;
-/// use loopkit::hamt::DefaultHasher;
+/// use loopkit::hamt::DefaultHashBuilder;
 ///
-/// let s = DefaultHasher::default();
+/// let s = DefaultHashBuilder::default();
 /// assert_eq!(s.hash_one(7u64), s.clone().hash_one(7u64));
 /// ```
 #[derive(Clone, Default, Debug)]
-pub struct DefaultHasher(foldhash::fast::RandomState);
+pub struct DefaultHashBuilder(foldhash::fast::RandomState);
 
-impl BuildHasher for DefaultHasher {
+/// The former name of [`DefaultHashBuilder`].
+#[deprecated(
+    since = "0.1.1",
+    note = "renamed `DefaultHashBuilder`: it is a `BuildHasher`, where std's `DefaultHasher` is a `Hasher`"
+)]
+pub type DefaultHasher = DefaultHashBuilder;
+
+impl BuildHasher for DefaultHashBuilder {
     type Hasher = HamtHasher;
     #[inline]
     fn build_hasher(&self) -> HamtHasher {
@@ -118,15 +158,15 @@ impl BuildHasher for DefaultHasher {
     }
 }
 
-/// The [`Hasher`] that [`DefaultHasher`] builds.
+/// The [`Hasher`] that [`DefaultHashBuilder`] builds.
 ///
 /// # Examples
 ///
 /// ```
 /// use core::hash::{BuildHasher, Hasher};
-/// use loopkit::hamt::DefaultHasher;
+/// use loopkit::hamt::DefaultHashBuilder;
 ///
-/// let mut h = DefaultHasher::default().build_hasher();
+/// let mut h = DefaultHashBuilder::default().build_hasher();
 /// h.write_u32(1);
 /// let _ = h.finish();
 /// ```
@@ -179,10 +219,10 @@ impl Hasher for HamtHasher {
 /// See the [module docs](self) for the complexity table and the layout.
 ///
 /// Equality of values, where the map needs it:
-/// - [`insert`](Hamt::insert) uses `V: PartialEq` (`==`): inserting a value equal to the stored
-///   one returns a map that is [`ptr_eq`](Hamt::ptr_eq) to `self`;
-/// - [`insert_with`](Hamt::insert_with) takes the test as a closure, e.g. `Arc::ptr_eq` for
-///   values that are `Arc`s without `PartialEq`, or `|_, _| false` to always replace;
+/// - [`insert`](Hamt::insert) never compares values: it always returns a new map;
+/// - [`insert_with`](Hamt::insert_with) takes the test as a closure, e.g. `PartialEq::eq`, or
+///   `Arc::ptr_eq` for values that are `Arc`s without `PartialEq`: a value that passes it
+///   returns a map that is [`ptr_eq`](Hamt::ptr_eq) to `self`;
 /// - [`insert_mut`](Hamt::insert_mut) never compares values: it always stores the new one.
 ///
 /// A key that is already present keeps its stored key object; only the value is replaced
@@ -207,14 +247,14 @@ impl Hasher for HamtHasher {
 /// assert!(m.is_empty());
 /// assert_eq!(snapshot["x"], 1); // untouched
 /// ```
-pub struct Hamt<K, V, S = DefaultHasher> {
+pub struct Hamt<K, V, S = DefaultHashBuilder> {
     root: Node<K, V>,
     len: usize,
     hasher: Arc<S>,
 }
 
-impl<K, V> Hamt<K, V, DefaultHasher> {
-    /// An empty map with a randomly seeded [`DefaultHasher`]. The empty root is a shared static;
+impl<K, V> Hamt<K, V, DefaultHashBuilder> {
+    /// An empty map with a randomly seeded [`DefaultHashBuilder`]. The empty root is a shared static;
     /// the one allocation is the hasher's (shared by every map derived from this one).
     ///
     /// # Examples
@@ -225,7 +265,7 @@ impl<K, V> Hamt<K, V, DefaultHasher> {
     /// assert!(m.is_empty());
     /// ```
     pub fn new() -> Self {
-        Self::with_hasher(DefaultHasher::default())
+        Self::with_hasher(DefaultHashBuilder::default())
     }
 }
 
@@ -259,7 +299,7 @@ impl<K, V, S> Hamt<K, V, S> {
     /// ```
     /// use loopkit::hamt::Hamt;
     /// let m: Hamt<u8, u8> = Hamt::new();
-    /// let _h: &loopkit::hamt::DefaultHasher = m.hasher();
+    /// let _h: &loopkit::hamt::DefaultHashBuilder = m.hasher();
     /// ```
     pub fn hasher(&self) -> &S {
         &self.hasher
@@ -406,8 +446,10 @@ impl<K, V, S: BuildHasher> Hamt<K, V, S> {
 impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
     /// A new map with `key` set to `value`; `self` is unchanged.
     ///
-    /// If `key` is present with a value `==` to `value`, returns a clone of `self`
-    /// ([`ptr_eq`](Hamt::ptr_eq) to it). Use [`insert_with`](Hamt::insert_with) to choose the test.
+    /// Always stores the new value (no `V: PartialEq` needed, so maps of `Arc<dyn Trait>` work).
+    /// To get `self` back unchanged ([`ptr_eq`](Hamt::ptr_eq) to it, no copy) when the stored
+    /// value is already the same, use [`insert_with`](Hamt::insert_with), e.g. with `PartialEq::eq`
+    /// or `Arc::ptr_eq`.
     ///
     /// # Examples
     ///
@@ -416,13 +458,11 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
     /// let a = Hamt::new().insert("k", 1);
     /// let b = a.insert("k", 2);
     /// assert_eq!((a["k"], b["k"]), (1, 2));
-    /// assert!(b.insert("k", 2).ptr_eq(&b));
+    /// assert!(b.insert_with("k", 2, PartialEq::eq).ptr_eq(&b));
     /// ```
-    pub fn insert(&self, key: K, value: V) -> Self
-    where
-        V: PartialEq,
-    {
-        self.insert_with(key, value, |old, new| old == new)
+    #[must_use = "a persistent insert returns the new map and leaves `self` unchanged"]
+    pub fn insert(&self, key: K, value: V) -> Self {
+        self.insert_with(key, value, |_, _| false)
     }
 
     /// A new map with `key` set to `value`, unless `key` is present and `same(stored, &value)`
@@ -439,6 +479,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
     /// assert!(a.insert_with("k", v.clone(), Arc::ptr_eq).ptr_eq(&a));
     /// assert!(!a.insert_with("k", Arc::new(5), Arc::ptr_eq).ptr_eq(&a));
     /// ```
+    #[must_use = "a persistent insert returns the new map and leaves `self` unchanged"]
     pub fn insert_with<F>(&self, key: K, value: V, same: F) -> Self
     where
         F: FnOnce(&V, &V) -> bool,
@@ -485,6 +526,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
     /// assert_eq!((a.len(), b.len()), (2, 1));
     /// assert!(b.remove(&1).ptr_eq(&b));
     /// ```
+    #[must_use = "a persistent remove returns the new map and leaves `self` unchanged"]
     pub fn remove<Q>(&self, key: &Q) -> Self
     where
         K: Borrow<Q>,
@@ -504,6 +546,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
     /// assert_eq!(old, Some(("k", 1)));
     /// assert!(b.is_empty());
     /// ```
+    #[must_use = "a persistent remove returns the new map and leaves `self` unchanged"]
     pub fn remove_entry<Q>(&self, key: &Q) -> (Self, Option<(K, V)>)
     where
         K: Borrow<Q>,
@@ -552,6 +595,119 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
         self.len -= usize::from(old.is_some());
         old
     }
+
+    /// The value stored for `key`, mutably, on the in-place path: nodes on the key's path that
+    /// this map shares with others are copied first (the others never see the change), nodes it
+    /// owns alone are used as they are. An absent key changes nothing (no copy).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// let mut m = Hamt::new().insert("hits", 1);
+    /// let before = m.clone();
+    /// *m.get_mut("hits").unwrap() += 1;
+    /// assert_eq!(m.get_mut("misses"), None);
+    /// assert_eq!((before["hits"], m["hits"]), (1, 2));
+    /// ```
+    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = hash_key(&*self.hasher, key);
+        // Look first, so that a miss copies nothing.
+        node::get(&self.root, hash, key)?;
+        node::entry_mut(&mut self.root, hash, key).map(|e| &mut e.value)
+    }
+
+    /// Keeps only the entries for which `f` returns true, in place (shared nodes on the changed
+    /// paths are copied, as in [`remove_mut`](Hamt::remove_mut)). `f` sees every entry once, in
+    /// iteration order, before anything is removed. O(n) calls of `f`, then one in-place remove
+    /// per rejected entry.
+    ///
+    /// If `f` panics, the map is left unchanged. If `Eq` panics during the removals, the map is
+    /// left valid, with the entries removed so far gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// let mut m: Hamt<u32, u32> = (0..10).map(|i| (i, i * i)).collect();
+    /// m.retain(|k, _| k % 2 == 0);
+    /// assert_eq!(m.len(), 5);
+    /// assert_eq!(m.get(&4), Some(&16));
+    /// assert_eq!(m.get(&3), None);
+    /// ```
+    pub fn retain<F>(&mut self, mut f: F)
+    where
+        F: FnMut(&K, &V) -> bool,
+    {
+        let mut gone: Vec<(u64, K)> = Vec::new();
+        iter::for_each_entry(&self.root, &mut |e| {
+            if !f(&e.key, &e.value) {
+                gone.push((e.hash, e.key.clone()));
+            }
+        });
+        for (hash, key) in gone {
+            let removed = node::remove_mut(&mut self.root, 0, hash, &key, true);
+            debug_assert!(removed.is_some(), "retain: a key seen by `f` is present");
+            self.len -= usize::from(removed.is_some());
+        }
+    }
+
+    /// A new map with the entries of both; for a key in both, the value is
+    /// `f(key, self's value, other's value)`. Neither map changes.
+    ///
+    /// When both maps use the same hasher instance (one was derived from the other, by clone,
+    /// insert or remove), the two tries are merged node by node: a sub-trie that is the same node
+    /// in both is shared by the result as it is, without visiting it and **without calling `f`**
+    /// on its entries (they are the very same entries on both sides), so the union of a map and
+    /// an edited copy costs about the edited paths. Otherwise each of `other`'s entries is looked
+    /// up and inserted. The result uses `self`'s hasher. A key in both is stored with one of the
+    /// two (equal) key objects.
+    ///
+    /// If `f`, `Clone` or `Eq` panics, both maps are left as they were and nothing leaks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::hamt::Hamt;
+    /// let base: Hamt<&str, u32> = Hamt::new().insert("a", 1).insert("b", 2);
+    /// let other = base.insert("b", 20).insert("c", 3);
+    /// let u = base.union_with(&other, |_, x, y| *x.max(y));
+    /// assert_eq!((u["a"], u["b"], u["c"], u.len()), (1, 20, 3, 3));
+    /// ```
+    #[must_use = "a persistent union returns the new map and leaves both maps unchanged"]
+    pub fn union_with<F>(&self, other: &Self, mut f: F) -> Self
+    where
+        F: FnMut(&K, &V, &V) -> V,
+    {
+        if other.is_empty() {
+            return self.clone();
+        }
+        if Arc::ptr_eq(&self.hasher, &other.hasher) {
+            if self.is_empty() {
+                return other.clone();
+            }
+            let mut added = 0;
+            let root = node::union(&self.root, &other.root, 0, &mut f, &mut added);
+            return Hamt {
+                root,
+                len: self.len + added,
+                hasher: self.hasher.clone(),
+            };
+        }
+        let mut out = self.clone();
+        for (k, v) in other {
+            let merged = match self.get(k) {
+                Some(mine) => f(k, mine, v),
+                None => v.clone(),
+            };
+            out.insert_mut(k.clone(), merged);
+        }
+        out
+    }
 }
 
 impl<K: Hash + Eq, V, S: BuildHasher> Hamt<K, V, S> {
@@ -559,7 +715,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Hamt<K, V, S> {
     /// and within the node width, array lengths equal to the bit counts, every key in the slot
     /// its hash names at every level, canonical form (no sub-node with fewer than two entries),
     /// collision nodes only at the last level with two or more distinct keys of one hash, and
-    /// `len()` equal to the number of entries. O(n); for tests.
+    /// `len()` equal to the number of entries. O(n); for tests (hidden from the docs).
     ///
     /// # Examples
     ///
@@ -568,6 +724,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Hamt<K, V, S> {
     /// let m: Hamt<u32, u32> = (0..100).map(|i| (i, i)).collect();
     /// m.assert_valid();
     /// ```
+    #[doc(hidden)]
     pub fn assert_valid(&self) {
         let n = self.check_node(&self.root, 0, 0, true);
         assert_eq!(
@@ -806,6 +963,43 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Extend<(K, V)> for Hamt<K, 
         for (k, v) in iter {
             self.insert_mut(k, v);
         }
+    }
+}
+
+/// Iterates over the entries by value: entries of nodes this map owns alone are moved out,
+/// those of nodes shared with other maps are cloned.
+///
+/// # Examples
+///
+/// ```
+/// use loopkit::hamt::Hamt;
+/// let m = Hamt::from([(1, "one"), (2, "two")]);
+/// let mut v: Vec<(i32, &str)> = m.into_iter().collect();
+/// v.sort();
+/// assert_eq!(v, [(1, "one"), (2, "two")]);
+/// ```
+impl<K: Clone, V: Clone, S> IntoIterator for Hamt<K, V, S> {
+    type Item = (K, V);
+    type IntoIter = IntoIter<K, V>;
+    fn into_iter(self) -> IntoIter<K, V> {
+        IntoIter::new(self.root, self.len)
+    }
+}
+
+/// A map with the default hasher holding the array's entries (a later duplicate key wins).
+///
+/// # Examples
+///
+/// ```
+/// use loopkit::hamt::Hamt;
+/// let m = Hamt::from([("a", 1), ("b", 2), ("a", 3)]);
+/// assert_eq!((m.len(), m["a"]), (2, 3));
+/// ```
+impl<K: Hash + Eq + Clone, V: Clone, const N: usize> From<[(K, V); N]>
+    for Hamt<K, V, DefaultHashBuilder>
+{
+    fn from(entries: [(K, V); N]) -> Self {
+        entries.into_iter().collect()
     }
 }
 

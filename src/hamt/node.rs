@@ -175,33 +175,54 @@ fn allocate<K, V>(datamap: u32, nodemap: u32, ecap: u32, ccap: u32) -> NonNull<H
     p
 }
 
-/// Drops the live children and entries of the node at `p`, then frees it.
+/// Drops the live children and entries of the node at `p`, then frees it. A panicking `Drop` of
+/// an entry (here or below) does not stop the rest: the other entries and children are still
+/// dropped and every node still freed while the panic unwinds (a second panic during that
+/// unwinding aborts, as for any container).
 ///
 /// # Safety
 /// `p` came from [`allocate`] with the `K`, `V` of this call, its `elen`/`clen` first entries and
 /// children are initialised, and no other handle or reference to it is used afterwards.
 unsafe fn destroy<K, V>(p: NonNull<Head>) {
+    /// Frees the node when dropped, after the children and entries, also while unwinding.
+    struct Free<K, V>(NonNull<Head>, PhantomData<Entry<K, V>>);
+    impl<K, V> Drop for Free<K, V> {
+        fn drop(&mut self) {
+            let h = self.0.as_ptr();
+            // SAFETY: `destroy`'s caller hands over the node; its contents are dropped by now
+            // (or being dropped by the unwinding that runs this); the head is initialised and
+            // dropped once, and the block came from `alloc` with the layout its capacities give.
+            unsafe {
+                let (ecap, ccap) = ((*h).ecap, (*h).ccap);
+                ptr::drop_in_place(h);
+                alloc::dealloc(h.cast::<u8>(), layout::<K, V>(ecap, ccap));
+            }
+        }
+    }
+    /// Drops the live entries when dropped: after the children, also while unwinding from them.
+    struct Entries<K, V>(*mut Entry<K, V>, usize);
+    impl<K, V> Drop for Entries<K, V> {
+        fn drop(&mut self) {
+            // SAFETY: the first `elen` entries are initialised and dropped once, here.
+            unsafe { ptr::drop_in_place(ptr::slice_from_raw_parts_mut(self.0, self.1)) }
+        }
+    }
     let h = p.as_ptr();
     // SAFETY: `h` is valid (caller); nothing else accesses it.
-    let (elen, clen, ecap, ccap) = unsafe { ((*h).elen, (*h).clen, (*h).ecap, (*h).ccap) };
+    let (elen, clen, ccap) = unsafe { ((*h).elen, (*h).clen, (*h).ccap) };
     let base = h.cast::<u8>();
+    let _free = Free::<K, V>(p, PhantomData);
+    // SAFETY: the entries array lies at `entries_at(ccap)` inside the allocation.
+    let e = unsafe { base.add(entries_at::<K, V>(ccap)) }.cast::<Entry<K, V>>();
+    // Its first `elen` elements are initialised (caller); only this guard drops them.
+    let _entries = Entries(e, elen as usize);
     // SAFETY: the children array starts at `CHILDREN_AT` inside the allocation and its first
     // `clen` elements are initialised (caller); they are dropped once, here.
     unsafe {
         let c = base.add(CHILDREN_AT).cast::<Node<K, V>>();
         ptr::drop_in_place(ptr::slice_from_raw_parts_mut(c, clen as usize));
     }
-    // SAFETY: as above, for the entries array at `entries_at(ccap)`.
-    unsafe {
-        let e = base.add(entries_at::<K, V>(ccap)).cast::<Entry<K, V>>();
-        ptr::drop_in_place(ptr::slice_from_raw_parts_mut(e, elen as usize));
-    }
-    // SAFETY: the head is initialised and dropped once; the block came from `alloc` with the
-    // layout that `ecap`/`ccap` give.
-    unsafe {
-        ptr::drop_in_place(h);
-        alloc::dealloc(base, layout::<K, V>(ecap, ccap));
-    }
+    // `_entries` drops the entries, then `_free` frees the node (reverse declaration order).
 }
 
 /// The empty node every empty map starts with: no allocation. Its count holds one reference of
@@ -452,6 +473,14 @@ impl<K, V> Builder<K, V> {
     /// The finished node.
     #[inline]
     pub(crate) fn finish(self) -> Node<K, V> {
+        // The lookup indexes without bounds checks on the strength of this (see `child_at`).
+        // SAFETY: the builder owns the fresh node alone; the head is initialised.
+        let h = unsafe { self.ptr.as_ref() };
+        assert!(
+            h.clen == h.nodemap.count_ones()
+                && (h.datamap == 0 || h.elen == h.datamap.count_ones()),
+            "HAMT builder: bitmaps and live counts differ"
+        );
         let n = Node {
             ptr: self.ptr,
             marker: PhantomData,
@@ -471,7 +500,7 @@ impl<K, V> Drop for Builder<K, V> {
 /// A node that this handle owns alone, for changes in place.
 pub(crate) struct NodeMut<'a, K, V>(&'a mut Node<K, V>);
 
-impl<K, V> NodeMut<'_, K, V> {
+impl<'a, K, V> NodeMut<'a, K, V> {
     fn head(&mut self) -> &mut Head {
         // SAFETY: the handle is the only one (checked in `get_mut`) and is borrowed mutably.
         unsafe { self.0.ptr.as_mut() }
@@ -504,6 +533,9 @@ impl<K, V> NodeMut<'_, K, V> {
         let h = self.head();
         h.datamap = datamap;
         h.nodemap = nodemap;
+        // The bitmaps' counts equal the live lengths again before the unique borrow ends; the
+        // lookup's unchecked indexing relies on it (`Node::child_at`).
+        debug_assert!(h.clen == nodemap.count_ones() && h.elen == datamap.count_ones());
     }
 
     /// The live entries.
@@ -537,6 +569,46 @@ impl<K, V> NodeMut<'_, K, V> {
         let c = self.children_ptr();
         // SAFETY: `t < clen`: an initialised child; unique handle, borrowed mutably.
         unsafe { &mut *c.add(t) }
+    }
+
+    /// Child `t`, mutably, for as long as the node was borrowed (for a descent that returns a
+    /// reference from below).
+    #[inline]
+    pub(crate) fn into_child_mut(self, t: usize) -> &'a mut Node<K, V> {
+        let node = self.0;
+        let clen = node.head().clen as usize;
+        assert!(t < clen, "HAMT: child index out of range");
+        // SAFETY: `t < clen`: an initialised child; the handle is unique and borrowed mutably
+        // for `'a`, which the returned reference inherits.
+        unsafe {
+            &mut *node
+                .ptr
+                .as_ptr()
+                .cast::<u8>()
+                .add(CHILDREN_AT)
+                .cast::<Node<K, V>>()
+                .add(t)
+        }
+    }
+
+    /// Entry `r`, mutably, for as long as the node was borrowed.
+    #[inline]
+    pub(crate) fn into_entry_mut(self, r: usize) -> &'a mut Entry<K, V> {
+        let node = self.0;
+        let h = node.head();
+        let (elen, ccap) = (h.elen as usize, h.ccap);
+        assert!(r < elen, "HAMT: entry index out of range");
+        // SAFETY: `r < elen`: an initialised entry of the array at `entries_at(ccap)`; unique
+        // handle, borrowed mutably for `'a`.
+        unsafe {
+            &mut *node
+                .ptr
+                .as_ptr()
+                .cast::<u8>()
+                .add(entries_at::<K, V>(ccap))
+                .cast::<Entry<K, V>>()
+                .add(r)
+        }
     }
 
     /// Moves the node to a new allocation with `ecap` entry and `ccap` child slots (at least the
@@ -666,7 +738,9 @@ fn pair<K, V>(depth: u32, e0: Entry<K, V>, e1: Entry<K, V>) -> Node<K, V> {
     b.finish()
 }
 
-/// Looks `key` (hash `hash`) up below `node`.
+/// Looks `key` (hash `hash`) up below `node`. The walk tests the child bit before the entry bit,
+/// indexes without bounds checks and takes the rank from the sign-bit shift (see [`get_walk`];
+/// `docs/hamt.md` has the measured alternatives).
 ///
 /// The x86-64 baseline has no `popcnt` instruction, and `count_ones` then costs about 20
 /// instructions a level; where the CPU has it (detected once, cached by std), the lookup runs
@@ -677,13 +751,42 @@ where
     K: Borrow<Q>,
     Q: Eq + ?Sized,
 {
+    get_walk::<true, true, true, false, K, V, Q>(node, hash, key)
+}
+
+/// Looks `key` up with the walk the const parameters choose: `CF` tests the nodemap bit before
+/// the datamap bit; `UC` indexes the arrays without bounds checks (the bitmaps' counts equal the
+/// live lengths in every node reachable through a shared reference); `SR` computes the rank as
+/// the population count of the bitmap shifted left until the slot's bit is bit 31, minus one,
+/// and tests the bit as the sign of that shifted map; `BL` (with `CF`) reads the entry at the
+/// clamped rank whether or not its bit is set and tests "bit set and stored hash equal" as one
+/// branch. The benchmarks time each combination.
+#[inline]
+pub(crate) fn get_walk<
+    'a,
+    const CF: bool,
+    const UC: bool,
+    const SR: bool,
+    const BL: bool,
+    K,
+    V,
+    Q,
+>(
+    node: &'a Node<K, V>,
+    hash: u64,
+    key: &Q,
+) -> Option<&'a Entry<K, V>>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
     #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
     if std::is_x86_feature_detected!("popcnt") {
         // SAFETY: the only obligation of a `target_feature` function is that the CPU has the
         // feature, which was just checked.
-        return unsafe { get_popcnt(node, hash, key) };
+        return unsafe { get_popcnt::<CF, UC, SR, BL, K, V, Q>(node, hash, key) };
     }
-    get_soft(node, hash, key)
+    get_soft::<CF, UC, SR, BL, K, V, Q>(node, hash, key)
 }
 
 /// [`get_impl`] as compiled for the target (a software population count on the x86-64
@@ -693,21 +796,7 @@ where
     all(target_arch = "x86_64", not(target_feature = "popcnt")),
     inline(never)
 )]
-fn get_soft<'a, K, V, Q>(node: &'a Node<K, V>, hash: u64, key: &Q) -> Option<&'a Entry<K, V>>
-where
-    K: Borrow<Q>,
-    Q: Eq + ?Sized,
-{
-    get_impl(node, hash, key)
-}
-
-/// [`get_impl`] compiled with `popcnt`.
-///
-/// # Safety
-/// The CPU supports `popcnt`.
-#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
-#[target_feature(enable = "popcnt")]
-unsafe fn get_popcnt<'a, K, V, Q>(
+fn get_soft<'a, const CF: bool, const UC: bool, const SR: bool, const BL: bool, K, V, Q>(
     node: &'a Node<K, V>,
     hash: u64,
     key: &Q,
@@ -716,12 +805,96 @@ where
     K: Borrow<Q>,
     Q: Eq + ?Sized,
 {
-    get_impl(node, hash, key)
+    get_impl::<CF, UC, SR, BL, K, V, Q>(node, hash, key)
+}
+
+/// [`get_impl`] compiled with `popcnt`.
+///
+/// # Safety
+/// The CPU supports `popcnt`.
+#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
+#[target_feature(enable = "popcnt")]
+unsafe fn get_popcnt<'a, const CF: bool, const UC: bool, const SR: bool, const BL: bool, K, V, Q>(
+    node: &'a Node<K, V>,
+    hash: u64,
+    key: &Q,
+) -> Option<&'a Entry<K, V>>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    get_impl::<CF, UC, SR, BL, K, V, Q>(node, hash, key)
+}
+
+/// Whether `slot`'s bit is set in `map`, and its rank among the set bits (how many are below it).
+#[inline(always)]
+fn probe<const SR: bool>(map: u32, slot: u32) -> (bool, usize) {
+    if SR {
+        // The slot's bit lands in bit 31: the sign tells presence, and the bits left in the
+        // word are the slot's and those below it.
+        let shifted = map << (31 - slot);
+        (
+            (shifted as i32) < 0,
+            (shifted.count_ones() as usize).wrapping_sub(1),
+        )
+    } else {
+        let bit = 1u32 << slot;
+        (map & bit != 0, index(map, bit))
+    }
+}
+
+impl<K, V> Node<K, V> {
+    /// Child `t`; without the bounds check when `UC`.
+    #[inline(always)]
+    fn child_at<const UC: bool>(&self, t: usize) -> &Node<K, V> {
+        if !UC {
+            return &self.children()[t];
+        }
+        debug_assert!(t < self.head().clen as usize);
+        // SAFETY: callers pass the rank of a set nodemap bit, and in every node reachable
+        // through a shared reference the nodemap has exactly `clen` bits set (`NodeMut`
+        // changes the two together before the unique borrow ends; `assert_valid` checks it), so
+        // `t < clen` and the child is initialised; the array starts at `CHILDREN_AT`.
+        unsafe {
+            &*self
+                .ptr
+                .as_ptr()
+                .cast::<u8>()
+                .add(CHILDREN_AT)
+                .cast::<Node<K, V>>()
+                .add(t)
+        }
+    }
+
+    /// Entry `r`; without the bounds check when `UC`.
+    #[inline(always)]
+    fn entry_at<const UC: bool>(&self, r: usize) -> &Entry<K, V> {
+        if !UC {
+            return &self.entries()[r];
+        }
+        let h = self.head();
+        debug_assert!(r < h.elen as usize);
+        // SAFETY: as in `child_at`: `r` is the rank of a set datamap bit, which has exactly
+        // `elen` bits set, so `r < elen`; the entries array lies at `entries_at(ccap)`.
+        unsafe {
+            &*self
+                .ptr
+                .as_ptr()
+                .cast::<u8>()
+                .add(entries_at::<K, V>(h.ccap))
+                .cast::<Entry<K, V>>()
+                .add(r)
+        }
+    }
 }
 
 /// The lookup loop.
 #[inline(always)]
-fn get_impl<'a, K, V, Q>(mut node: &'a Node<K, V>, hash: u64, key: &Q) -> Option<&'a Entry<K, V>>
+fn get_impl<'a, const CF: bool, const UC: bool, const SR: bool, const BL: bool, K, V, Q>(
+    mut node: &'a Node<K, V>,
+    hash: u64,
+    key: &Q,
+) -> Option<&'a Entry<K, V>>
 where
     K: Borrow<Q>,
     Q: Eq + ?Sized,
@@ -729,15 +902,39 @@ where
     let mut depth = 0;
     while depth < LEVELS {
         let (datamap, nodemap) = node.maps();
-        let bit = bit_at(hash, depth);
-        if datamap & bit != 0 {
-            let e = &node.entries()[index(datamap, bit)];
+        let slot = ((hash >> (depth * BITS)) & MASK) as u32;
+        if CF {
+            let (has_child, t) = probe::<SR>(nodemap, slot);
+            if has_child {
+                node = node.child_at::<UC>(t);
+                depth += 1;
+                continue;
+            }
+        }
+        let (has_entry, r) = probe::<SR>(datamap, slot);
+        if BL && CF {
+            // One branch for "the slot holds an entry with this hash": the entry at a clamped
+            // rank is read whether or not the bit is set, so a miss does not branch on the bit.
+            let last = node.entries().len().checked_sub(1)?;
+            let e = node.entry_at::<UC>(r.min(last));
+            return if has_entry & (e.hash == hash) && e.key.borrow() == key {
+                Some(e)
+            } else {
+                None
+            };
+        }
+        if has_entry {
+            let e = node.entry_at::<UC>(r);
             return if e.is(hash, key) { Some(e) } else { None };
         }
-        if nodemap & bit == 0 {
+        if CF {
             return None;
         }
-        node = &node.children()[index(nodemap, bit)];
+        let (has_child, t) = probe::<SR>(nodemap, slot);
+        if !has_child {
+            return None;
+        }
+        node = node.child_at::<UC>(t);
         depth += 1;
     }
     node.entries().iter().find(|e| e.is(hash, key))
@@ -1430,4 +1627,227 @@ where
     n.set_maps(dm, nodemap ^ bit);
     n.trim();
     Some((out, None))
+}
+
+/// Makes `node` owned by this handle alone: a shared node is replaced by a copy (clones of its
+/// entries, new handles to its children). The copy is complete before it replaces the handle,
+/// so a panicking `Clone` leaves `node` as it was.
+fn make_unique<K: Clone, V: Clone>(node: &mut Node<K, V>) -> NodeMut<'_, K, V> {
+    if node.get_mut().is_none() {
+        let (datamap, nodemap) = node.maps();
+        let (es, cs) = (node.entries(), node.children());
+        let mut b = Builder::new(datamap, nodemap, es.len(), cs.len());
+        b.clone_entries(es);
+        b.clone_children(cs);
+        *node = b.finish();
+    }
+    node.get_mut().expect("a node just copied has one handle")
+}
+
+/// The entry for `key` below `node`, mutably, copying each shared node on the way down (the
+/// caller has checked that the key is present, so every copy is needed). Uniqueness is checked at
+/// every level, as in [`insert_mut`].
+pub(crate) fn entry_mut<'a, K, V, Q>(
+    mut node: &'a mut Node<K, V>,
+    hash: u64,
+    key: &Q,
+) -> Option<&'a mut Entry<K, V>>
+where
+    K: Borrow<Q> + Clone,
+    V: Clone,
+    Q: Eq + ?Sized,
+{
+    let mut depth = 0;
+    loop {
+        let n = make_unique(node);
+        if depth == LEVELS {
+            let i = n.entries().iter().position(|e| e.is(hash, key))?;
+            return Some(n.into_entry_mut(i));
+        }
+        let (datamap, nodemap) = n.maps();
+        let bit = bit_at(hash, depth);
+        if datamap & bit != 0 {
+            let r = index(datamap, bit);
+            if !n.entries()[r].is(hash, key) {
+                return None;
+            }
+            return Some(n.into_entry_mut(r));
+        }
+        if nodemap & bit == 0 {
+            return None;
+        }
+        node = n.into_child_mut(index(nodemap, bit));
+        depth += 1;
+    }
+}
+
+/// Number of entries below `node`. O(entries).
+pub(crate) fn count<K, V>(node: &Node<K, V>) -> usize {
+    node.entries().len() + node.children().iter().map(count).sum::<usize>()
+}
+
+/// Looks `key` up below `node`, which sits at `depth`.
+fn get_below<'a, K, V, Q>(
+    mut node: &'a Node<K, V>,
+    mut depth: u32,
+    hash: u64,
+    key: &Q,
+) -> Option<&'a Entry<K, V>>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    while depth < LEVELS {
+        let (datamap, nodemap) = node.maps();
+        let bit = bit_at(hash, depth);
+        if datamap & bit != 0 {
+            let e = &node.entries()[index(datamap, bit)];
+            return if e.is(hash, key) { Some(e) } else { None };
+        }
+        if nodemap & bit == 0 {
+            return None;
+        }
+        node = &node.children()[index(nodemap, bit)];
+        depth += 1;
+    }
+    node.entries().iter().find(|e| e.is(hash, key))
+}
+
+/// One slot of a union being built: an entry, or a sub-node.
+enum Merged<K, V> {
+    Entry(Entry<K, V>),
+    Child(Node<K, V>),
+}
+
+/// The union of two sub-tries at `depth` whose keys were hashed by the same function, as a new
+/// node. Keys in both get `f(key, a's value, b's value)`, stored with `a`'s key; sub-tries that
+/// are the same node on both sides are shared as they are, without calling `f`. Adds to `added`
+/// the number of `b`'s keys that `a` lacks. Never changes `a` or `b`; a panicking `f` or `Clone`
+/// drops what was built so far.
+pub(crate) fn union<K, V, F>(
+    a: &Node<K, V>,
+    b: &Node<K, V>,
+    depth: u32,
+    f: &mut F,
+    added: &mut usize,
+) -> Node<K, V>
+where
+    K: Eq + Clone,
+    V: Clone,
+    F: FnMut(&K, &V, &V) -> V,
+{
+    if Node::ptr_eq(a, b) {
+        return a.clone();
+    }
+    let (ea, eb) = (a.entries(), b.entries());
+    if depth == LEVELS {
+        // Collision nodes of one hash: a's entries (merged where b has the key), then b's others.
+        let mut out: Vec<Entry<K, V>> = Vec::with_capacity(ea.len() + eb.len());
+        for x in ea {
+            match eb.iter().find(|y| x.is(y.hash, &y.key)) {
+                Some(y) => out.push(Entry {
+                    hash: x.hash,
+                    key: x.key.clone(),
+                    value: f(&x.key, &x.value, &y.value),
+                }),
+                None => out.push(x.clone()),
+            }
+        }
+        for y in eb {
+            if !ea.iter().any(|x| x.is(y.hash, &y.key)) {
+                out.push(y.clone());
+                *added += 1;
+            }
+        }
+        let mut nb = Builder::new(0, 0, out.len(), 0);
+        for e in out {
+            nb.entry(e);
+        }
+        return nb.finish();
+    }
+    let (da, na) = a.maps();
+    let (db, nb_) = b.maps();
+    let (ca, cb) = (a.children(), b.children());
+    let mut slots: Vec<Merged<K, V>> =
+        Vec::with_capacity(((da | na) | (db | nb_)).count_ones() as usize);
+    let (mut datamap, mut nodemap) = (0u32, 0u32);
+    let mut all = da | na | db | nb_;
+    while all != 0 {
+        let bit = all & all.wrapping_neg();
+        all &= all - 1;
+        let m = if da & bit != 0 {
+            let x = &ea[index(da, bit)];
+            if db & bit != 0 {
+                let y = &eb[index(db, bit)];
+                if x.is(y.hash, &y.key) {
+                    Merged::Entry(Entry {
+                        hash: x.hash,
+                        key: x.key.clone(),
+                        value: f(&x.key, &x.value, &y.value),
+                    })
+                } else {
+                    *added += 1;
+                    Merged::Child(pair(depth + 1, x.clone(), y.clone()))
+                }
+            } else if nb_ & bit != 0 {
+                // a's entry goes into b's sub-trie.
+                let c = &cb[index(nb_, bit)];
+                let (value, found) = match get_below(c, depth + 1, x.hash, &x.key) {
+                    Some(y) => (f(&x.key, &x.value, &y.value), true),
+                    None => (x.value.clone(), false),
+                };
+                *added += count(c) - usize::from(found);
+                let (n, _) = inserted(c, depth + 1, x.hash, x.key.clone(), value, |_, _| false)
+                    .expect("an insert that never compares values always changes the node");
+                Merged::Child(n)
+            } else {
+                Merged::Entry(x.clone())
+            }
+        } else if na & bit != 0 {
+            let c = &ca[index(na, bit)];
+            if db & bit != 0 {
+                // b's entry goes into a's sub-trie.
+                let y = &eb[index(db, bit)];
+                let (key, value) = match get_below(c, depth + 1, y.hash, &y.key) {
+                    Some(x) => (x.key.clone(), f(&x.key, &x.value, &y.value)),
+                    None => {
+                        *added += 1;
+                        (y.key.clone(), y.value.clone())
+                    }
+                };
+                let (n, _) = inserted(c, depth + 1, y.hash, key, value, |_, _| false)
+                    .expect("an insert that never compares values always changes the node");
+                Merged::Child(n)
+            } else if nb_ & bit != 0 {
+                Merged::Child(union(c, &cb[index(nb_, bit)], depth + 1, f, added))
+            } else {
+                Merged::Child(c.clone())
+            }
+        } else if db & bit != 0 {
+            *added += 1;
+            Merged::Entry(eb[index(db, bit)].clone())
+        } else {
+            let c = &cb[index(nb_, bit)];
+            *added += count(c);
+            Merged::Child(c.clone())
+        };
+        match m {
+            Merged::Entry(_) => datamap |= bit,
+            Merged::Child(_) => nodemap |= bit,
+        }
+        slots.push(m);
+    }
+    let (elen, clen) = (datamap.count_ones() as usize, nodemap.count_ones() as usize);
+    let mut out = Builder::new(datamap, nodemap, elen, clen);
+    let mut children = Vec::with_capacity(clen);
+    for m in slots {
+        match m {
+            Merged::Entry(e) => out.entry(e),
+            Merged::Child(c) => children.push(c),
+        }
+    }
+    for c in children {
+        out.child(c);
+    }
+    out.finish()
 }

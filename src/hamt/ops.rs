@@ -15,8 +15,22 @@ use std::mem;
 /// One step of a test sequence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    /// Persistent `insert` (checks `ptr_eq` when the value is already there).
+    /// Persistent `insert` (always a new map).
     Insert(u16, u16),
+    /// Persistent `insert_with(.., PartialEq::eq)` (checks `ptr_eq` when the value is already
+    /// there).
+    InsertSame(u16, u16),
+    /// `get_mut`, setting the value (checks that a miss copies nothing).
+    GetMut(u16, u16),
+    /// `retain`, dropping the entries whose `(key ^ value) % 4` is the argument.
+    Retain(u16),
+    /// `union_with` (larger value wins) with an earlier version: the same hasher instance, so
+    /// the tries are merged node by node.
+    Union(u16),
+    /// `union_with` with an earlier version rebuilt under another hasher instance (lookups).
+    UnionRehashed(u16),
+    /// Consume the map with `into_iter` and rebuild it from what it yields.
+    IntoIter,
     /// In-place `insert_mut`.
     InsertMut(u16, u16),
     /// Persistent `remove_entry` (checks `ptr_eq` when the key is absent).
@@ -44,15 +58,21 @@ pub fn decode(bytes: &[u8]) -> Vec<Op> {
     while let (Some(op), Some(a), Some(b)) = (it.next(), it.next(), it.next()) {
         let key = u16::from(a) | (u16::from(op >> 7) << 8);
         let val = u16::from(b & 3);
-        ops.push(match op % 8 {
+        ops.push(match op % 16 {
             0 => Op::Insert(key, val),
-            1 | 2 => Op::InsertMut(key, val),
+            1 | 2 | 8 => Op::InsertMut(key, val),
             3 => Op::Remove(key),
-            4 => Op::RemoveMut(key),
+            4 | 9 => Op::RemoveMut(key),
             5 => Op::Get(key),
             6 if b & 1 == 0 => Op::Snapshot,
             6 => Op::Restore(u16::from(b >> 1)),
-            _ => Op::EqCheck(key),
+            7 => Op::EqCheck(key),
+            10 => Op::InsertSame(key, val),
+            11 => Op::GetMut(key, val),
+            12 => Op::Retain(u16::from(b & 3)),
+            13 => Op::Union(u16::from(b >> 1)),
+            14 if b & 1 == 0 => Op::UnionRehashed(u16::from(b >> 1)),
+            _ => Op::IntoIter,
         });
     }
     ops
@@ -86,16 +106,81 @@ pub fn run(ops: &[Op]) {
     for (step, op) in ops.iter().enumerate() {
         match *op {
             Op::Insert(k, v) => {
-                let same = model.get(&k) == Some(&v);
                 let next = map.insert(k, v);
+                assert!(!next.ptr_eq(&map), "insert({k}, {v}) returned the same map");
+                versions.push((mem::replace(&mut map, next), model.clone()));
+                model.insert(k, v);
+                seen.push(k);
+            }
+            Op::InsertSame(k, v) => {
+                let same = model.get(&k) == Some(&v);
+                let next = map.insert_with(k, v, PartialEq::eq);
                 assert_eq!(
                     next.ptr_eq(&map),
                     same,
-                    "insert({k}, {v}) ptr_eq iff value unchanged"
+                    "insert_with({k}, {v}, eq) ptr_eq iff value unchanged"
                 );
                 versions.push((mem::replace(&mut map, next), model.clone()));
                 model.insert(k, v);
                 seen.push(k);
+            }
+            Op::GetMut(k, v) => {
+                let before = map.root.addr();
+                match (map.get_mut(&k), model.get_mut(&k)) {
+                    (Some(x), Some(y)) => {
+                        assert_eq!(*x, *y, "get_mut({k})");
+                        (*x, *y) = (v, v);
+                    }
+                    (None, None) => assert!(
+                        map.root.addr() == before,
+                        "get_mut of an absent key copied nodes"
+                    ),
+                    (x, y) => panic!("get_mut({k}): {x:?}, model {y:?}"),
+                }
+            }
+            Op::Retain(m) => {
+                let keep = |k: &u16, v: &u16| (k ^ v) % 4 != m;
+                let mut seen_by_f = 0;
+                map.retain(|k, v| {
+                    seen_by_f += 1;
+                    keep(k, v)
+                });
+                assert_eq!(seen_by_f, model.len(), "retain: f sees every entry once");
+                model.retain(|k, v| keep(k, v));
+            }
+            Op::Union(i) | Op::UnionRehashed(i) => {
+                let (other, other_model) = versions[usize::from(i) % versions.len()].clone();
+                let rehashed;
+                let other = if matches!(op, Op::UnionRehashed(_)) {
+                    rehashed = other.iter().map(|(k, v)| (*k, *v)).collect::<Map>();
+                    &rehashed
+                } else {
+                    &other
+                };
+                let next = map.union_with(other, |_, a, b| *a.max(b));
+                versions.push((mem::replace(&mut map, next), model.clone()));
+                for (k, v) in &other_model {
+                    let e = model.entry(*k).or_insert(*v);
+                    *e = (*e).max(*v);
+                }
+            }
+            Op::IntoIter => {
+                // The same hasher instance, so later unions with earlier versions still merge
+                // node by node.
+                let fresh = Hamt {
+                    root: super::node::Node::empty(),
+                    len: 0,
+                    hasher: map.hasher.clone(),
+                };
+                let taken = mem::replace(&mut map, fresh);
+                let it = taken.into_iter();
+                assert_eq!(it.len(), model.len(), "into_iter len");
+                let got: Vec<(u16, u16)> = it.collect();
+                assert_eq!(got.len(), model.len(), "into_iter count");
+                for &(k, v) in &got {
+                    assert_eq!(model.get(&k), Some(&v), "into_iter yielded ({k}, {v})");
+                    map.insert_mut(k, v);
+                }
             }
             Op::InsertMut(k, v) => {
                 assert_eq!(

@@ -93,9 +93,25 @@ fn insert_is_persistent_and_ptr_eq_on_same_value() {
     let c = b.insert(2, 20);
     assert_eq!((a[&1], b[&1], c[&1], c[&2]), (10, 11, 11, 20));
     assert_eq!((a.len(), b.len(), c.len()), (1, 1, 2));
-    assert!(c.insert(2, 20).ptr_eq(&c));
-    assert!(!c.insert(2, 21).ptr_eq(&c));
+    // `insert` never compares values: the same value still gives a new map.
+    let d = c.insert(2, 20);
+    assert!(!d.ptr_eq(&c));
+    assert_eq!(d, c);
+    // `insert_with` with `==` keeps the map when the value is already there.
+    assert!(c.insert_with(2, 20, PartialEq::eq).ptr_eq(&c));
+    assert!(!c.insert_with(2, 21, PartialEq::eq).ptr_eq(&c));
     assert!(c.clone().ptr_eq(&c));
+}
+
+#[test]
+fn insert_needs_no_partial_eq_on_values() {
+    use std::sync::Arc;
+    let f: Arc<dyn Fn() -> u32 + Send + Sync> = Arc::new(|| 7);
+    let m = Hamt::new().insert("f", f.clone());
+    let m2 = m.insert("f", f.clone());
+    assert!(!m2.ptr_eq(&m));
+    assert!(m2.insert_with("f", f, Arc::ptr_eq).ptr_eq(&m2));
+    assert_eq!(m2["f"](), 7);
 }
 
 #[test]
@@ -463,7 +479,13 @@ mod model {
             1 => key.clone().prop_map(Op::Get),
             1 => Just(Op::Snapshot),
             1 => any::<u16>().prop_map(Op::Restore),
-            1 => key.prop_map(Op::EqCheck),
+            1 => key.clone().prop_map(Op::EqCheck),
+            1 => (key.clone(), 0u16..4).prop_map(|(k, v)| Op::InsertSame(k, v)),
+            2 => (key, 0u16..4).prop_map(|(k, v)| Op::GetMut(k, v)),
+            1 => (0u16..4).prop_map(Op::Retain),
+            1 => any::<u16>().prop_map(Op::Union),
+            1 => any::<u16>().prop_map(Op::UnionRehashed),
+            1 => Just(Op::IntoIter),
         ]
     }
 
@@ -502,6 +524,8 @@ struct Ctx {
     trap_eq: Cell<Option<u32>>,
     /// Panic on the clone that brings this to zero.
     clone_countdown: Cell<Option<u32>>,
+    /// Panic in the drop of this id (after the ledger has recorded the drop).
+    trap_drop: Cell<Option<u32>>,
 }
 
 /// A key or value that records every creation and drop, and panics when its trap is set.
@@ -545,6 +569,10 @@ impl Drop for T {
             "serial {} dropped twice",
             self.serial
         );
+        if self.ctx.trap_drop.get() == Some(self.id) && !std::thread::panicking() {
+            self.ctx.trap_drop.set(None);
+            panic!("trap: drop");
+        }
     }
 }
 impl PartialEq for T {
@@ -861,4 +889,333 @@ fn assert_valid_catches_a_wrong_stored_hash() {
         hasher: crate::loom::Arc::new(Pass),
     };
     bad.assert_valid();
+}
+
+// ---- get_mut, retain, union_with, into_iter, From ----
+
+#[test]
+fn from_array_and_into_iter() {
+    let m = Hamt::from([(1u32, 10u32), (2, 20), (1, 11)]);
+    assert_eq!((m.len(), m[&1], m[&2]), (2, 11, 20));
+    let big: Hamt<u32, u32> = (0..BIG).map(|i| (i, i)).collect();
+    let keep = big.clone();
+    let mut got: Vec<(u32, u32)> = big.into_iter().collect();
+    got.sort_unstable();
+    assert_eq!(got, (0..BIG).map(|i| (i, i)).collect::<Vec<_>>());
+    keep.assert_valid();
+    assert_eq!(keep.len(), BIG as usize);
+    let mut it = keep.clone().into_iter();
+    assert_eq!(it.len(), BIG as usize);
+    it.next();
+    assert_eq!(it.size_hint(), (BIG as usize - 1, Some(BIG as usize - 1)));
+}
+
+#[test]
+fn into_iter_moves_owned_entries_and_clones_shared_ones() {
+    let ctx = Rc::new(Ctx::default());
+    {
+        // Owned alone: every entry is moved out, nothing is cloned.
+        let m = tmap(&ctx, &IDS);
+        let created = ctx.created.get();
+        let got: Vec<(u32, u32)> = m.into_iter().map(|(k, v)| (k.id, v.id)).collect();
+        assert_eq!(got.len(), IDS.len());
+        assert_eq!(
+            ctx.created.get(),
+            created,
+            "an owned map's entries were cloned"
+        );
+        // Shared with another map: cloned, and the other map keeps its entries.
+        let m = tmap(&ctx, &IDS);
+        let other = m.clone();
+        let created = ctx.created.get();
+        let mut got: Vec<(u32, u32)> = m.into_iter().map(|(k, v)| (k.id, v.id)).collect();
+        got.sort_unstable();
+        assert_eq!(got, ids_of(&other));
+        assert_eq!(ctx.created.get(), created + 2 * IDS.len());
+        other.assert_valid();
+        // Dropped half-way: the rest is dropped once.
+        let m = tmap(&ctx, &IDS);
+        let mut it = m.into_iter();
+        drop(it.next());
+        drop(it);
+        // A panicking `Clone` on the shared path leaves the iterator and the other map usable.
+        let m = tmap(&ctx, &IDS);
+        let other = m.clone();
+        let mut it = m.into_iter();
+        expect_panic(&ctx, |c| c.clone_countdown.set(Some(1)), || drop(it.next()));
+        assert_eq!(it.count(), IDS.len());
+        assert_eq!(ids_of(&other).len(), IDS.len());
+    }
+    assert!(
+        ctx.live.borrow().is_empty(),
+        "leaked: {:?}",
+        ctx.live.borrow()
+    );
+}
+
+#[test]
+fn get_mut_copies_only_shared_nodes_and_nothing_on_a_miss() {
+    let keys: Vec<Ck> = (0..BIG).map(|i| ck(i, u64::from(i) * 7)).collect();
+    let mut m = cmap(&keys);
+    let root = m.root.addr();
+    *m.get_mut(&keys[5]).unwrap() += 1000;
+    assert_eq!(m.root.addr(), root, "a unique map was copied");
+    let snapshot = m.clone();
+    assert_eq!(m.get_mut(&ck(9999, 5)), None);
+    assert!(m.ptr_eq(&snapshot), "a miss copied nodes");
+    *m.get_mut(&keys[7]).unwrap() = 1;
+    assert!(!m.ptr_eq(&snapshot));
+    assert_eq!((m[&keys[7]], snapshot[&keys[7]]), (1, 7));
+    assert_eq!((m[&keys[5]], snapshot[&keys[5]]), (1005, 1005));
+    // Children off the changed path are still shared.
+    let shared = m
+        .root
+        .children()
+        .iter()
+        .zip(snapshot.root.children())
+        .filter(|(a, b)| super::node::Node::ptr_eq(a, b))
+        .count();
+    assert!(shared + 1 >= m.root.children().len());
+    m.assert_valid();
+    snapshot.assert_valid();
+    // Keys of one full hash (a collision node).
+    let mut c = cmap(&[ck(1, 0), ck(2, 0), ck(3, 0)]);
+    let c0 = c.clone();
+    *c.get_mut(&ck(2, 0)).unwrap() = 42;
+    assert_eq!(c.get_mut(&ck(4, 0)), None);
+    assert_eq!((c[&ck(2, 0)], c0[&ck(2, 0)]), (42, 2));
+    c.assert_valid();
+}
+
+#[test]
+fn retain_keeps_what_f_accepts() {
+    let keys: Vec<Ck> = (0..BIG).map(|i| ck(i, u64::from(i) % 64)).collect();
+    let mut m = cmap(&keys);
+    let before = m.clone();
+    m.retain(|k, _| k.id % 3 == 0);
+    m.assert_valid();
+    let kept: Vec<Ck> = keys.iter().copied().filter(|k| k.id % 3 == 0).collect();
+    assert_eq!(m, cmap(&kept));
+    assert_eq!(m.shape(), cmap(&kept).shape());
+    assert_eq!(before.len(), keys.len());
+    before.assert_valid();
+    m.retain(|_, _| false);
+    assert!(m.is_empty());
+    m.assert_valid();
+}
+
+#[test]
+fn union_with_merges_and_shares_common_subtrees() {
+    let keys: Vec<Ck> = (0..BIG).map(|i| ck(i, u64::from(i) * 13)).collect();
+    let a = cmap(&keys);
+    let mut b = a.clone();
+    b.insert_mut(keys[3], 1000);
+    b.insert_mut(ck(5000, 0o7777), 1);
+    b.remove_mut(&keys[9]);
+    let mut calls = 0;
+    let u = a.union_with(&b, |_, x, y| {
+        calls += 1;
+        if x == y {
+            *x
+        } else {
+            x + y
+        }
+    });
+    u.assert_valid();
+    assert_eq!(u.len(), keys.len() + 1);
+    assert_eq!(u[&keys[3]], 3 + 1000);
+    assert_eq!(u[&keys[9]], 9);
+    assert_eq!(u[&ck(5000, 0o7777)], 1);
+    // `f` ran only on the entries of nodes the two maps do not share.
+    assert!(calls < keys.len() / 4, "f called {calls} times");
+    let shared = u
+        .root
+        .children()
+        .iter()
+        .zip(a.root.children())
+        .filter(|(x, y)| super::node::Node::ptr_eq(x, y))
+        .count();
+    assert!(shared >= 2, "no sub-trie shared");
+    // The same union by lookups (another hasher instance) gives an equal map.
+    let b2: CMap = {
+        let mut m = CMap::with_hasher(Pass);
+        m.extend(b.iter().map(|(k, v)| (*k, *v)));
+        m
+    };
+    let mut calls2 = 0;
+    let u2 = a.union_with(&b2, |_, x, y| {
+        calls2 += 1;
+        if x == y {
+            *x
+        } else {
+            x + y
+        }
+    });
+    u2.assert_valid();
+    assert_eq!(u2, u);
+    assert_eq!(calls2, keys.len() - 1);
+    // Empty sides, and the union of a map with itself.
+    assert!(a
+        .union_with(&CMap::with_hasher(Pass), |_, x, _| *x)
+        .ptr_eq(&a));
+    assert!(a.union_with(&a, |_, _, _| unreachable!()).ptr_eq(&a));
+    // Colliding keys and keys that split into a sub-node.
+    let c1 = cmap(&[ck(1, 0), ck(2, 0), ck(3, 1)]);
+    let c2 = c1
+        .insert(ck(4, 0), 4)
+        .insert(ck(5, 0o11), 5)
+        .remove(&ck(1, 0));
+    let c3 = c1.union_with(&c2, |_, x, _| *x);
+    c3.assert_valid();
+    assert_eq!(c3.len(), 5);
+}
+
+#[test]
+fn panics_in_f_clone_eq_and_drop_of_the_new_methods() {
+    let ctx = Rc::new(Ctx::default());
+    {
+        let base = tmap(&ctx, &IDS);
+        let want = ids_of(&base);
+        // retain: a panicking `f` leaves the map unchanged.
+        let mut m = tmap(&ctx, &IDS);
+        let mut n = 0;
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            m.retain(|_, _| {
+                n += 1;
+                assert!(n < 4, "trap: f");
+                false
+            })
+        }));
+        assert!(r.is_err());
+        m.assert_valid();
+        assert_eq!(ids_of(&m), want);
+        // retain: a panicking `Eq` during the removals leaves the map valid.
+        expect_panic(
+            &ctx,
+            |c| c.trap_eq.set(Some(2)),
+            || m.retain(|k, _| k.id > 4),
+        );
+        m.assert_valid();
+        assert!(m.len() < IDS.len());
+        // retain: a panicking `Drop` of a removed value.
+        let mut m = tmap(&ctx, &IDS);
+        expect_panic(
+            &ctx,
+            |c| c.trap_drop.set(Some(1003)),
+            || m.retain(|k, _| k.id != 3),
+        );
+        m.assert_valid();
+        // union_with: a panicking `f` or `Clone` leaves both maps as they were.
+        let other = base.insert(T::new(&ctx, 1, 0), T::new(&ctx, 500, 0));
+        let other_want = ids_of(&other);
+        expect_panic(
+            &ctx,
+            |_| {},
+            || drop(base.union_with(&other, |_, _, _| panic!("trap: f"))),
+        );
+        for n in 1..6 {
+            let _ = expect_or_not(&ctx, &move |c: &Ctx| c.clone_countdown.set(Some(n)), || {
+                drop(base.union_with(&other, |_, x, _| x.clone()))
+            });
+        }
+        assert_eq!((ids_of(&base), ids_of(&other)), (want.clone(), other_want));
+        // get_mut on a shared map: a panicking `Clone` while copying the path.
+        let mut m = base.clone();
+        expect_panic(
+            &ctx,
+            |c| c.clone_countdown.set(Some(1)),
+            || assert!(m.get_mut(&T::new(&ctx, 3, 0o7000)).is_some()),
+        );
+        m.assert_valid();
+        assert_eq!(ids_of(&m), want);
+        // Dropping a map whose value panics in `Drop`: every other entry is still dropped.
+        let m = tmap(&ctx, &IDS);
+        expect_panic(&ctx, |c| c.trap_drop.set(Some(1001)), || drop(m));
+        let m = tmap(&ctx, &IDS);
+        let mut it = m.into_iter();
+        drop(it.next());
+        expect_panic(&ctx, |c| c.trap_drop.set(Some(1002)), || drop(it));
+    }
+    ctx.trap_drop.set(None);
+    assert!(
+        ctx.live.borrow().is_empty(),
+        "leaked: {:?}",
+        ctx.live.borrow()
+    );
+}
+
+std::thread_local! {
+    static OTHER: RefCell<Hamt<u32, u32>> = RefCell::new(Hamt::new());
+}
+
+/// A value whose `Drop` uses the map API on another map.
+#[derive(Clone)]
+struct Reenter(u32);
+impl Drop for Reenter {
+    fn drop(&mut self) {
+        OTHER.with(|m| {
+            let mut m = m.borrow_mut();
+            let snapshot = m.insert(self.0, self.0);
+            m.insert_mut(self.0, self.0 + 1);
+            m.retain(|_, _| true);
+            let u = m.union_with(&snapshot, |_, x, _| *x);
+            *m = u;
+        });
+    }
+}
+
+#[test]
+fn values_that_use_the_api_from_drop() {
+    let mut m: Hamt<u32, Reenter> = (0..BIG).map(|i| (i, Reenter(i))).collect();
+    m.retain(|k, _| k % 2 == 0);
+    *m.get_mut(&4).unwrap() = Reenter(10_000);
+    let other = m.insert(1, Reenter(1));
+    let u = m.union_with(&other, |_, x, _| x.clone());
+    let mut it = u.into_iter();
+    it.next();
+    drop((it, m, other));
+    OTHER.with(|o| {
+        let o = o.borrow();
+        o.assert_valid();
+        assert!(o.len() >= BIG as usize / 2);
+    });
+}
+
+#[test]
+fn every_lookup_walk_agrees_with_get() {
+    use super::__walks::get;
+    // Sub-nodes, inline entries, empty slots and collision nodes, hit and miss.
+    let keys: Vec<Ck> = (0..BIG).map(|i| ck(i, u64::from(i % 97) * 29)).collect();
+    let m = cmap(&keys);
+    let probes = keys
+        .iter()
+        .copied()
+        .chain((0..BIG).map(|i| ck(i + 10_000, u64::from(i) * 13)));
+    for k in probes {
+        let want = m.get(&k);
+        assert_eq!(get::<false, false, false, false, _, _, _, _>(&m, &k), want);
+        assert_eq!(get::<true, false, false, false, _, _, _, _>(&m, &k), want);
+        assert_eq!(get::<false, true, false, false, _, _, _, _>(&m, &k), want);
+        assert_eq!(get::<true, true, false, false, _, _, _, _>(&m, &k), want);
+        assert_eq!(get::<false, true, true, false, _, _, _, _>(&m, &k), want);
+        assert_eq!(get::<true, true, true, false, _, _, _, _>(&m, &k), want);
+        assert_eq!(get::<true, true, true, true, _, _, _, _>(&m, &k), want);
+    }
+    let empty = CMap::with_hasher(Pass);
+    assert_eq!(
+        get::<true, true, true, true, _, _, _, _>(&empty, &ck(1, 1)),
+        None
+    );
+    assert_eq!(
+        get::<true, true, true, false, _, _, _, _>(&empty, &ck(1, 1)),
+        None
+    );
+}
+
+#[test]
+#[allow(deprecated)]
+fn the_old_hasher_name_still_compiles() {
+    let s: super::DefaultHasher = super::DefaultHashBuilder::default();
+    let m: Hamt<u8, u8, super::DefaultHasher> = Hamt::with_hasher(s).insert(1, 2);
+    assert_eq!(m[&1], 2);
 }
