@@ -25,6 +25,23 @@ pub(crate) struct Header<T> {
     refs: AtomicUsize,
     /// Dropped (in place) when `handles` reaches 0; never read after that.
     inner: ManuallyDrop<Inner<T>>,
+    /// Under loom, every use of the header reads this cell and its free writes it, so a free
+    /// that is not ordered after every other use is a loom data race.
+    #[cfg(loopkit_loom)]
+    poison: crate::loom::UnsafeCell<()>,
+    /// Under loom, a header that is never freed fails the model ("Allocation leaked").
+    #[cfg(loopkit_loom)]
+    _track: loom::alloc::Track<()>,
+}
+
+impl<T> Header<T> {
+    /// Marks a use of the header (loom only: a read of the poison cell).
+    #[inline(always)]
+    fn touch(_this: NonNull<Self>) {
+        // SAFETY: the caller's count keeps the header allocated; a read of a unit cell.
+        #[cfg(loopkit_loom)]
+        unsafe { _this.as_ref() }.poison.with(|_| ());
+    }
 }
 
 impl<T> Header<T> {
@@ -34,6 +51,10 @@ impl<T> Header<T> {
             handles: AtomicUsize::new(1),
             refs: AtomicUsize::new(1),
             inner: ManuallyDrop::new(Inner::new()),
+            #[cfg(loopkit_loom)]
+            poison: crate::loom::UnsafeCell::new(()),
+            #[cfg(loopkit_loom)]
+            _track: loom::alloc::Track::new(()),
         });
         // SAFETY: `Box::into_raw` never returns null.
         unsafe { NonNull::new_unchecked(Box::into_raw(b)) }
@@ -67,6 +88,7 @@ impl<T> Header<T> {
     /// # Safety
     /// The caller holds a reference (`refs`) on the header.
     pub(crate) unsafe fn upgrade(this: NonNull<Self>) -> bool {
+        Self::touch(this);
         // SAFETY: the caller's reference keeps the header allocated.
         let handles = unsafe { &this.as_ref().handles };
         // Relaxed: the CAS below re-checks.
@@ -75,10 +97,12 @@ impl<T> Header<T> {
             if n == 0 {
                 return false;
             }
-            // Acquire on success: pairs with the Release decrements of the handles dropped
-            // before, as `Weak::upgrade` (what they did to our shard is visible to us).
-            // Relaxed on failure: we retry from the value read.
-            match handles.compare_exchange_weak(n, n + 1, Ordering::Acquire, Ordering::Relaxed) {
+            // Relaxed: the RMW alone decides the race with the last handle's decrement (from 0
+            // nothing increments). Unlike `Weak::upgrade` no Acquire is needed: the caller reads
+            // nothing of the shared part, only its own shard, whose other writers publish through
+            // `remote`; and if our decrement turns out the last, its Acquire fence pairs with
+            // every earlier handle's Release decrement (our RMW continues their release sequence).
+            match handles.compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return true,
                 Err(now) => n = now,
             }
@@ -104,6 +128,7 @@ impl<T> Header<T> {
         }
         // Acquire: pairs with the Release decrements of every other handle.
         fence(Ordering::Acquire);
+        Self::touch(this);
         // SAFETY: the last handle: nobody reaches the shared part any more (an entry's upgrade
         // fails from 0). Dropped once; never read again.
         unsafe { ManuallyDrop::drop(&mut (*this.as_ptr()).inner) };
@@ -127,6 +152,9 @@ impl<T> Header<T> {
         }
         // Acquire: pairs with the Release decrements of every other reference.
         fence(Ordering::Acquire);
+        // SAFETY: the last reference: no other use of the header remains (loom checks it).
+        #[cfg(loopkit_loom)]
+        unsafe { this.as_ref() }.poison.with_mut(|_| ());
         // SAFETY: the last reference; allocated by `Box` in `Header::new`. The shared part was
         // dropped already (the handles' reference goes only after), and `ManuallyDrop` keeps the
         // box from dropping it again.
@@ -150,6 +178,7 @@ impl<T> Header<T> {
     /// # Safety
     /// The caller holds a reference on the header.
     pub(crate) unsafe fn is_dead(this: NonNull<Self>) -> bool {
+        Self::touch(this);
         // SAFETY: the caller's reference keeps the header allocated.
         // Relaxed: a 0 is final (nothing increments from 0) and the pruner only drops its own
         // reference, which publishes nothing.
