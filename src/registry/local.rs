@@ -232,7 +232,7 @@ pub(super) unsafe fn shard_of<T: Send + Sync + 'static>(
 }
 
 /// The number of entries in the calling thread's map, live and dead (tests).
-#[cfg(test)]
+#[cfg(all(test, not(loopkit_loom)))]
 pub(crate) fn entries() -> usize {
     LOCAL.with(|l| l.map.borrow().entries.len())
 }

@@ -54,6 +54,8 @@
 //! | [`Registry::unregister`] (other thread) | O(1) lock-free: CAS + push + one `fence(SeqCst)` |
 //! | [`Registry::snapshot`] | O(slots + n log n) over all shards; one CAS per returned task |
 //! | thread exit | O(1) handover plus draining what was queued |
+//! | a thread's first call into a registry | O(1) expected (a hash table keyed by the registry's id; sweeping dead entries is O(1) amortised) |
+//! | drop of the last [`Registry`] handle | O(shards): hands over each shard still owned, frees each shard no task is homed in |
 //! | [`Registry::current`] / [`Registry::set_current`] | O(1) / O(1) plain store |
 //!
 //! A loop that registers many tasks can hold a [`LocalShard`] ([`Registry::local`]) and skip the
