@@ -87,7 +87,7 @@ use core::ptr::NonNull;
 
 use crate::loom::{fence, Ordering};
 
-/// The per-shard reclamation epoch. Not public API: reachable only for the crate's benches.
+// The per-shard reclamation epoch: not public API, reachable only for the crate's benches.
 #[doc(hidden)]
 pub mod epoch;
 mod handle;
