@@ -223,3 +223,57 @@ fn last_drop_races_thread_exit() {
         "every value dropped exactly once"
     );
 }
+
+/// A task value that holds a handle of its own registry, and may panic in its drop.
+struct HoldsRegistry {
+    reg: Option<Registry<HoldsRegistry>>,
+    drops: Arc<AtomicUsize>,
+    panics: bool,
+}
+
+impl Drop for HoldsRegistry {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, SeqCst);
+        // The registry's last handle: the teardown runs inside this value's drop, while the
+        // task that holds it is dying.
+        drop(self.reg.take());
+        if self.panics {
+            panic!("user drop panics");
+        }
+    }
+}
+
+/// The drop of a task's value drops its registry's last handle (on the task's own thread, and
+/// on another thread), with and without a panic after it: the teardown runs while the task is
+/// dying, the task is still unlinked and freed, and every value is dropped once.
+#[test]
+fn value_drop_drops_the_last_registry_handle() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    for (panics, elsewhere) in [(false, false), (true, false), (false, true), (true, true)] {
+        let reg = Registry::new();
+        let t = Task::new(HoldsRegistry {
+            reg: Some(reg.clone()),
+            drops: drops.clone(),
+            panics,
+        });
+        reg.register(&t).unwrap();
+        let other = Task::new(HoldsRegistry {
+            reg: None,
+            drops: drops.clone(),
+            panics: false,
+        });
+        reg.register(&other).unwrap();
+        drop(reg); // the task's value now holds the last handle
+        let unwound = if elsewhere {
+            thread::spawn(move || catch_unwind(AssertUnwindSafe(|| drop(t))).is_err())
+                .join()
+                .unwrap()
+        } else {
+            catch_unwind(AssertUnwindSafe(|| drop(t))).is_err()
+        };
+        assert_eq!(unwound, panics, "the panic propagates, and only then");
+        assert!(other.is_registered(), "the other task was unregistered");
+        drop(other); // frees the last node, then the shard
+    }
+    assert_eq!(drops.load(SeqCst), 8, "every value dropped exactly once");
+}
