@@ -7,9 +7,9 @@
 //! the shared part nor the shard alive. When the last handle goes, the registry's teardown takes
 //! over every shard whose thread still owns it (`Inner`'s drop), and the thread's entry becomes
 //! dead: a few words (the entry and the header) that the next sweep of the map frees. A sweep
-//! runs when an entry is added and the map has doubled since the last sweep, so sweeping costs
-//! O(1) amortised per new shard and dead entries never outnumber the live ones by more than a
-//! small constant.
+//! runs when an entry is added and the map has doubled since the last sweep (and holds at least
+//! 32), so sweeping costs O(1) amortised per new shard and the map never holds more than twice
+//! the entries live at its last sweep, or 32.
 
 use core::cell::{Cell, RefCell};
 use core::hash::{BuildHasherDefault, Hasher};
