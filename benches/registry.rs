@@ -5,7 +5,8 @@
 //! unregister's one RMW), `Mutex<HashSet>`, `DashSet` and `sharded-slab`; the cost of a foreign
 //! unregister (and of the owner's drain of it); `snapshot()` per item at 10k items while an
 //! owner churns, next to a locked `Mutex<HashSet>` copy; and the owners' pair rate while
-//! snapshots run back to back, against their rate without snapshots.
+//! snapshots run back to back, against their rate without snapshots; and the first register into
+//! a new registry on a thread with 0 and 10,000 registries dropped before.
 //!
 //! Run: `cargo bench --bench registry -- --warm-up-time 1 --measurement-time 3`. Other processes
 //! share the machine: compare ratios inside one run only.
@@ -503,5 +504,38 @@ fn epochs(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, pairs, foreign, snapshot, epochs);
+/// The first register into a new registry (its creation, the thread's shard lookup and the new
+/// shard, one register, then the drop of the task and the registry) on a thread where `dead`
+/// registries, each registered into once, were dropped before the sample began. Each sample runs
+/// on a fresh thread, so every sample starts from the same count; its own iterations each leave
+/// one more dropped registry behind.
+fn first_register(c: &mut Criterion) {
+    let mut g = c.benchmark_group("registry/first_register");
+    for dead in [0usize, 10_000] {
+        g.bench_function(format!("{dead}_dead"), |b| {
+            b.iter_custom(|iters| {
+                thread::spawn(move || {
+                    for i in 0..dead as u64 {
+                        let reg = Registry::new();
+                        reg.register(&Task::new(i)).unwrap();
+                    }
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        let reg = Registry::new();
+                        let t = Task::new(i);
+                        reg.register(black_box(&t)).unwrap();
+                        drop(t);
+                        drop(black_box(reg));
+                    }
+                    start.elapsed()
+                })
+                .join()
+                .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, pairs, foreign, snapshot, epochs, first_register);
 criterion_main!(benches);

@@ -3,8 +3,9 @@
 # stacked borrows, then the list's tests and its allocation test, and the hamt's tests, again under
 # tree borrows (the list and the hamt nodes are where raw-pointer aliasing matters most). Sizes
 # shrink under cfg(miri) in the tests.
-# The registry's lifetime tests (tasks outliving their registry and thread, identity reuse, a
-# panicking drop) run under both borrow models, and its loom models (run once) under tree borrows.
+# The registry's lifetime tests (tasks outliving their registry and thread, a registry dropped
+# while its threads live on or exit at the same time, identity reuse, a panicking drop) run under
+# both borrow models, and its loom models (run once) under tree borrows.
 # The context tests run under tree borrows only (crossbeam-epoch needs it), at the end.
 # Usage: ci/miri.sh [test filter]
 set -euo pipefail

@@ -103,3 +103,45 @@ fn a_new_registry_is_not_the_old_one() {
         assert!(t.is_registered(), "the old task was unregistered");
     }
 }
+
+/// The same on a thread that lives on: the registry is dropped while its thread-local entry (and
+/// the one-entry cache) still name it, then new registries are made and used on that thread,
+/// enough for the map to sweep the dead entry and free the old registry's memory for reuse. None
+/// of them reaches the old shard.
+#[test]
+fn a_new_registry_on_the_same_thread_is_not_the_old_one() {
+    thread::spawn(|| {
+        let reg = Registry::new();
+        let t = Task::new(0u64);
+        reg.register(&t).unwrap();
+        reg.set_current(Some(&t)).unwrap();
+        let key = reg.thread_key().unwrap();
+        drop(reg);
+        for i in 0..if cfg!(miri) { 40 } else { 200 } {
+            let reg = Registry::new();
+            assert!(
+                reg.current().is_none(),
+                "a new registry sees an old current task"
+            );
+            assert!(
+                reg.current_of(key).is_none(),
+                "an old key names a new registry"
+            );
+            assert!(
+                !reg.unregister(&t),
+                "a new registry unregistered an old task"
+            );
+            assert_eq!(
+                reg.local_len(),
+                0,
+                "a new registry has the old shard's tasks"
+            );
+            let u = Task::new(i);
+            reg.register(&u).unwrap();
+            assert_eq!(reg.local_len(), 1);
+        }
+        assert!(t.is_registered(), "the old task was unregistered");
+    })
+    .join()
+    .unwrap();
+}

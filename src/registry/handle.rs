@@ -64,9 +64,9 @@ impl<T: Send + Sync + 'static> Registry<T> {
     pub fn local(&self) -> Result<LocalShard<'_, T>, RegisterError> {
         let shard_ptr = self.mine_ptr(true)?.expect("shard created");
         Ok(LocalShard {
-            inner: &self.inner,
-            // SAFETY: the thread-local entry's count on the registry keeps the shard alive at
-            // least as long as `self`.
+            inner: self.inner(),
+            // SAFETY: `self` keeps the registry alive, whose reference keeps the shard alive, for
+            // the borrow's lifetime.
             shard: unsafe { shard_ptr.as_ref() },
             shard_ptr,
             _this_thread: PhantomData,

@@ -2,12 +2,189 @@
 //! protocols written against an explicit shard (the public API finds the calling thread's shard
 //! through the thread-local map in `local.rs`; the loom models pass shards directly).
 
+use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
 
 use super::node::{Node, IDLE, REGISTERED, REMOTE};
+use super::remote::OWNED;
 use super::shard::Shard;
 use super::{RegisterError, Task};
-use crate::loom::{AtomicPtr, Ordering};
+use crate::loom::{fence, AtomicPtr, AtomicUsize, Ordering};
+
+/// The allocation a [`Registry`](super::Registry) handle points to: the shared part and two
+/// counts, as `Arc`'s strong and weak counts.
+///
+/// * `handles` counts the `Registry` handles (and, for the length of its exit hook, a thread that
+///   upgraded its entry). When it reaches 0 the shared part is dropped: every shard loses the
+///   registry's reference and is freed unless a task homed there still lives.
+/// * `refs` is 1 for all handles together plus 1 per thread-local entry naming this registry
+///   (`local.rs`). When it reaches 0 the header itself (the two counts and the dropped shared
+///   part, a few words) is freed. A thread's entry never touches a shard once `handles` was 0.
+pub(crate) struct Header<T> {
+    handles: AtomicUsize,
+    refs: AtomicUsize,
+    /// Dropped (in place) when `handles` reaches 0; never read after that.
+    inner: ManuallyDrop<Inner<T>>,
+    /// Under loom, every use of the header reads this cell and its free writes it, so a free
+    /// that is not ordered after every other use is a loom data race.
+    #[cfg(loopkit_loom)]
+    poison: crate::loom::UnsafeCell<()>,
+    /// Under loom, a header that is never freed fails the model ("Allocation leaked").
+    #[cfg(loopkit_loom)]
+    _track: loom::alloc::Track<()>,
+}
+
+impl<T> Header<T> {
+    /// Marks a use of the header (loom only: a read of the poison cell).
+    #[inline(always)]
+    fn touch(_this: NonNull<Self>) {
+        // SAFETY: the caller's count keeps the header allocated; a read of a unit cell.
+        #[cfg(loopkit_loom)]
+        unsafe { _this.as_ref() }.poison.with(|_| ());
+    }
+}
+
+impl<T> Header<T> {
+    /// A new registry with one handle.
+    pub(crate) fn new() -> NonNull<Self> {
+        let b = Box::new(Header {
+            handles: AtomicUsize::new(1),
+            refs: AtomicUsize::new(1),
+            inner: ManuallyDrop::new(Inner::new()),
+            #[cfg(loopkit_loom)]
+            poison: crate::loom::UnsafeCell::new(()),
+            #[cfg(loopkit_loom)]
+            _track: loom::alloc::Track::new(()),
+        });
+        // SAFETY: `Box::into_raw` never returns null.
+        unsafe { NonNull::new_unchecked(Box::into_raw(b)) }
+    }
+
+    /// The shared part.
+    ///
+    /// # Safety
+    /// The caller holds a handle (`handles > 0` for as long as the borrow lives).
+    #[inline(always)]
+    pub(crate) unsafe fn inner<'a>(this: NonNull<Self>) -> &'a Inner<T> {
+        // SAFETY: a handle keeps the shared part from being dropped (caller).
+        unsafe { &(*this.as_ptr()).inner }
+    }
+
+    /// One more handle; the caller holds one.
+    ///
+    /// # Safety
+    /// The caller holds a handle.
+    pub(crate) unsafe fn clone_handle(this: NonNull<Self>) {
+        // SAFETY: live while the caller's handle is.
+        // Relaxed: the caller's handle keeps the count above 0, as in `Arc::clone`.
+        let old = unsafe { this.as_ref() }
+            .handles
+            .fetch_add(1, Ordering::Relaxed);
+        assert!(old < isize::MAX as usize, "registry: handle count overflow");
+    }
+
+    /// A handle for a thread-local entry, unless the registry is gone (increment if non-zero).
+    ///
+    /// # Safety
+    /// The caller holds a reference (`refs`) on the header.
+    pub(crate) unsafe fn upgrade(this: NonNull<Self>) -> bool {
+        Self::touch(this);
+        // SAFETY: the caller's reference keeps the header allocated.
+        let handles = unsafe { &this.as_ref().handles };
+        // Relaxed: the CAS below re-checks.
+        let mut n = handles.load(Ordering::Relaxed);
+        loop {
+            if n == 0 {
+                return false;
+            }
+            // Relaxed: the RMW alone decides the race with the last handle's decrement (from 0
+            // nothing increments). Unlike `Weak::upgrade` no Acquire is needed: the caller reads
+            // nothing of the shared part, only its own shard, whose other writers publish through
+            // `remote`; and if our decrement turns out the last, its Acquire fence pairs with
+            // every earlier handle's Release decrement (our RMW continues their release sequence).
+            match handles.compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(now) => n = now,
+            }
+        }
+    }
+
+    /// Gives up a handle; the last one drops the shared part (see [`Inner`]'s drop) and then
+    /// the handles' reference on the header.
+    ///
+    /// # Safety
+    /// The caller gives up one handle it holds and uses neither it nor borrows of the shared
+    /// part afterwards.
+    pub(crate) unsafe fn drop_handle(this: NonNull<Self>) {
+        // SAFETY: live while the caller's handle is.
+        // Release: every use of the registry through this handle (the owner's writes to its
+        // shard included) happens-before the teardown; pairs with the Acquire fence below.
+        if unsafe { this.as_ref() }
+            .handles
+            .fetch_sub(1, Ordering::Release)
+            != 1
+        {
+            return;
+        }
+        // Acquire: pairs with the Release decrements of every other handle.
+        fence(Ordering::Acquire);
+        Self::touch(this);
+        // SAFETY: the last handle: nobody reaches the shared part any more (an entry's upgrade
+        // fails from 0). Dropped once; never read again.
+        unsafe { ManuallyDrop::drop(&mut (*this.as_ptr()).inner) };
+        // SAFETY: the handles' reference, given up once.
+        unsafe { Self::release(this) };
+    }
+
+    /// Gives up a reference on the header; the last frees it.
+    ///
+    /// # Safety
+    /// The caller owns one reference on the header and does not use it afterwards.
+    pub(crate) unsafe fn release(this: NonNull<Self>) {
+        // SAFETY: the caller's reference keeps the header allocated until this decrement.
+        // Release: pairs with the Acquire fence in the last releaser, as in `Arc`'s drop.
+        if unsafe { this.as_ref() }
+            .refs
+            .fetch_sub(1, Ordering::Release)
+            != 1
+        {
+            return;
+        }
+        // Acquire: pairs with the Release decrements of every other reference.
+        fence(Ordering::Acquire);
+        // SAFETY: the last reference: no other use of the header remains (loom checks it).
+        #[cfg(loopkit_loom)]
+        unsafe { this.as_ref() }.poison.with_mut(|_| ());
+        // SAFETY: the last reference; allocated by `Box` in `Header::new`. The shared part was
+        // dropped already (the handles' reference goes only after), and `ManuallyDrop` keeps the
+        // box from dropping it again.
+        drop(unsafe { Box::from_raw(this.as_ptr()) });
+    }
+
+    /// A reference for a thread-local entry.
+    ///
+    /// # Safety
+    /// The caller holds a handle.
+    pub(crate) unsafe fn acquire_ref(this: NonNull<Self>) {
+        // SAFETY: live while the caller's handle is.
+        // Relaxed: the caller's handle keeps the count above 0, as in `Arc::downgrade`.
+        unsafe { this.as_ref() }
+            .refs
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Has the last handle gone? (A dead entry can be pruned.)
+    ///
+    /// # Safety
+    /// The caller holds a reference on the header.
+    pub(crate) unsafe fn is_dead(this: NonNull<Self>) -> bool {
+        Self::touch(this);
+        // SAFETY: the caller's reference keeps the header allocated.
+        // Relaxed: a 0 is final (nothing increments from 0) and the pruner only drops its own
+        // reference, which publishes nothing.
+        unsafe { this.as_ref() }.handles.load(Ordering::Relaxed) == 0
+    }
+}
 
 /// The shared part: the list of shards.
 pub(crate) struct Inner<T> {
@@ -290,14 +467,29 @@ impl<T> Inner<T> {
     }
 }
 
+/// The registry's teardown, run when its last handle goes: every shard whose thread still owns
+/// it is handed over as at that thread's exit (the thread will never use it again: its entry's
+/// upgrade fails from now on), then the registry's reference on each shard is released. A shard
+/// with no task homed in it is freed here; otherwise the last such task's drop frees it.
 impl<T> Drop for Inner<T> {
     fn drop(&mut self) {
         // Acquire: pairs with the Release CAS in `new_shard`.
         let mut p = self.shards.load(Ordering::Acquire);
         while let Some(s) = NonNull::new(p) {
             // SAFETY: the registry's reference keeps the shard alive until released below.
+            let shard = unsafe { s.as_ref() };
             // Acquire: as above.
-            p = unsafe { s.as_ref() }.next.load(Ordering::Acquire);
+            p = shard.next.load(Ordering::Acquire);
+            // Relaxed: only the owner thread moves `owner` away from OWNED, and it did so (if at
+            // all) while holding a handle, before that handle's Release decrement, which the
+            // last handle's Acquire fence ordered before this drop.
+            if shard.owner.load(Ordering::Relaxed) == OWNED {
+                // SAFETY: the owner thread's last use of the shard as its holder was under a
+                // handle, so it happens-before this drop, and it will never act as the owner
+                // again (its entry's upgrade fails once `handles` is 0): this thread is now the
+                // shard's owner, and hands it over once.
+                unsafe { shard.orphan() };
+            }
             // SAFETY: the registry's reference, given up once.
             unsafe { Shard::release_ref(s) };
         }

@@ -439,3 +439,97 @@ fn registry_drop_vs_last_task_drop() {
         dropper.join().unwrap();
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// A registry's last handle against the threads that used it (the teardown in `Inner`'s drop and
+// the thread-exit hook in `local.rs`). These models drive the public API: the thread-local entry
+// and its exit hook are the protocol here. Shards and registry headers carry a loom `Track`, so
+// one that is never freed fails the model ("Allocation leaked"). loom's `join` returns when the
+// thread's closure does, before its thread-local destructors (the exit hook) run, so a check
+// after `join` may not assume the hook has run.
+
+mod teardown {
+    use super::super::node::Node;
+    use super::super::remote::ORPHAN;
+    use super::super::Registry;
+    use super::*;
+
+    /// The `owner` word of `t`'s home shard (`t`'s node keeps the shard alive).
+    fn home_owner(t: &Task<Val>) -> usize {
+        // SAFETY: our handle keeps the node alive.
+        // Relaxed: the caller knows the hand-over happened-before (see each model).
+        let home = unsafe { Node::home(t.ptr) }.load(Ordering::Relaxed);
+        // SAFETY: the node's reference on its home keeps the shard alive.
+        // Relaxed: as above.
+        unsafe { &*home }.owner.load(Ordering::Relaxed)
+    }
+
+    /// A thread registers a task, drops its handle and exits (its entry's exit hook upgrades,
+    /// or finds the registry gone) while this thread drops the last handle: the exiting
+    /// thread's shard is handed over once, by the hook or by the teardown, after every use of it
+    /// by its owner (loom reports the holder-only state touched by both otherwise); the registry
+    /// header is freed once, after every other use of it; the shard and the header are freed
+    /// (the task, which outlives both, frees the shard).
+    #[test]
+    fn last_drop_vs_thread_exit() {
+        model(|| {
+            let reg = Registry::new();
+            let r2 = reg.clone();
+            let th = thread::spawn(move || {
+                let t = Task::new(Val::new(1));
+                r2.register(&t).unwrap();
+                drop(r2);
+                t // outlives the registry and the thread; the exit hook runs after this
+            });
+            drop(reg);
+            let t = th.join().unwrap();
+            assert!(t.is_registered(), "nobody unregistered the task");
+            assert_eq!(t.check(), 1);
+            drop(t); // frees the node and the shard, now or in the exit hook
+        });
+    }
+
+    /// The last handle dropped on either thread: the teardown takes over the shard of this
+    /// thread, which lives on, after this thread's last use of it (a register after the spawn,
+    /// ordered before a teardown on the other thread only by this thread's handle drop), drains
+    /// the other thread's foreign unregister queued there, and hands it over; a task homed there
+    /// dropped afterwards is freed at once (its drop helps drain the orphan) while another keeps
+    /// the shard alive. The other thread has no shard, hence no exit hook that could delay the
+    /// teardown past its `join`.
+    #[test]
+    fn teardown_takes_over_a_live_threads_shard() {
+        model(|| {
+            let reg = Registry::new();
+            let m = Task::new(Val::new(1));
+            reg.register(&m).unwrap();
+            let (r2, m1) = (reg.clone(), m.clone());
+            let th = thread::spawn(move || {
+                assert!(r2.unregister(&m1), "the foreign unregister lost");
+                drop(r2);
+                drop(m1);
+            });
+            let m2 = Task::new(Val::new(2));
+            reg.register(&m2).unwrap();
+            drop(reg);
+            th.join().unwrap();
+            assert_eq!(
+                home_owner(&m2),
+                ORPHAN,
+                "the live thread's shard was not handed over"
+            );
+            assert!(!m.is_registered() && m2.is_registered());
+            // SAFETY: `m2` keeps the node, and its reference the shard, alive.
+            // Relaxed: `home` was set by this thread.
+            let home = unsafe { &*Node::home(m2.ptr).load(Ordering::Relaxed) };
+            drop(m);
+            // Relaxed: a test counter, written by this thread's help.
+            assert_eq!(
+                home.freed.load(Ordering::Relaxed),
+                1,
+                "a dead task was not freed"
+            );
+            assert_eq!(m2.check(), 2);
+            drop(m2);
+        });
+    }
+}

@@ -54,6 +54,8 @@
 //! | [`Registry::unregister`] (other thread) | O(1) lock-free: CAS + push + one `fence(SeqCst)` |
 //! | [`Registry::snapshot`] | O(slots + n log n) over all shards; one CAS per returned task |
 //! | thread exit | O(1) handover plus draining what was queued |
+//! | a thread's first call into a registry | O(1) expected (a hash table keyed by the registry's id; sweeping dead entries is O(1) amortised) |
+//! | drop of the last [`Registry`] handle | O(shards): hands over each shard still owned, frees each shard no task is homed in |
 //! | [`Registry::current`] / [`Registry::set_current`] | O(1) / O(1) plain store |
 //!
 //! A loop that registers many tasks can hold a [`LocalShard`] ([`Registry::local`]) and skip the
@@ -83,8 +85,9 @@ use core::marker::PhantomData;
 use core::ops::Deref;
 use core::ptr::NonNull;
 
-use crate::loom::{fence, Arc, Ordering};
+use crate::loom::{fence, Ordering};
 
+// The per-shard reclamation epoch: not public API, reachable only for the crate's benches.
 #[doc(hidden)]
 pub mod epoch;
 mod handle;
@@ -107,7 +110,7 @@ mod tests;
 #[doc(hidden)]
 pub mod ops;
 
-use inner::Inner;
+use inner::{Header, Inner};
 use node::{Node, DEAD, IDLE, LINK_MASK, REGISTERED, REMOTE};
 use shard::Shard;
 
@@ -372,8 +375,11 @@ pub struct ThreadKey {
 /// The registry: one shard per thread that registers, a pause-free [`snapshot`](Self::snapshot)
 /// from any thread, and a current-task slot per thread.
 ///
-/// `Registry` is a cheap handle (clone it, or put it in an `Arc` or a `static`); every thread
-/// that registers keeps the shared part alive until it exits.
+/// `Registry` is a cheap handle (clone it, or put it in an `Arc` or a `static`). When the last
+/// handle goes, the registry's memory is freed at once, on every thread that used it: the shared
+/// part, and each thread's shard (a shard in which a task that outlives the registry is homed is
+/// freed by that task's last drop). Each such thread keeps only a few words for it, until its
+/// thread-local map next sweeps dead entries.
 ///
 /// See the [module docs](self) for the guarantees, the state tables and the complexity table.
 ///
@@ -393,10 +399,11 @@ pub struct ThreadKey {
 /// let mut seen: Vec<i32> = reg.snapshot().iter().map(|t| **t).collect();
 /// seen.sort();
 /// assert_eq!(seen, [0, 1, 2]);
-/// reg.assert_valid();
 /// ```
 pub struct Registry<T> {
-    inner: Arc<Inner<T>>,
+    /// One handle: a count in `handles` (see [`Header`]).
+    header: NonNull<Header<T>>,
+    _owns: PhantomData<Header<T>>,
 }
 
 // SAFETY: the shared part holds only atomics and shards whose holder-only state is touched by one
@@ -405,18 +412,41 @@ unsafe impl<T: Send + Sync> Send for Registry<T> {}
 // SAFETY: as for `Send`.
 unsafe impl<T: Send + Sync> Sync for Registry<T> {}
 
+impl<T> Registry<T> {
+    /// The shared part, alive as long as `self`.
+    #[inline(always)]
+    fn inner(&self) -> &Inner<T> {
+        // SAFETY: `self` is a handle.
+        unsafe { Header::inner(self.header) }
+    }
+}
+
 impl<T> Clone for Registry<T> {
     fn clone(&self) -> Self {
+        // SAFETY: `self` is a handle.
+        unsafe { Header::clone_handle(self.header) };
         Registry {
-            inner: self.inner.clone(),
+            header: self.header,
+            _owns: PhantomData,
         }
+    }
+}
+
+/// The last handle frees the registry's memory at once: the shared part, and every shard in
+/// which no task is homed any more, whichever threads made them ([`docs/registry.md`]).
+///
+/// [`docs/registry.md`]: crate::docs::registry
+impl<T> Drop for Registry<T> {
+    fn drop(&mut self) {
+        // SAFETY: our handle, given up once.
+        unsafe { Header::drop_handle(self.header) }
     }
 }
 
 impl<T> fmt::Debug for Registry<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry")
-            .field("shards", &self.inner.shards().count())
+            .field("shards", &self.inner().shards().count())
             .finish()
     }
 }
@@ -438,7 +468,8 @@ impl<T: Send + Sync + 'static> Registry<T> {
     /// ```
     pub fn new() -> Self {
         Registry {
-            inner: Arc::new(Inner::new()),
+            header: Header::new(),
+            _owns: PhantomData,
         }
     }
 
@@ -448,14 +479,15 @@ impl<T: Send + Sync + 'static> Registry<T> {
         &self,
         create: bool,
     ) -> Result<Option<NonNull<Shard<T>>>, RegisterError> {
-        local::shard_of(&self.inner, create).ok_or(RegisterError::ThreadExiting)
+        // SAFETY: `self` is a handle, and the shard is used only while it (or a borrow of it)
+        // lives.
+        unsafe { local::shard_of(self.header, create) }.ok_or(RegisterError::ThreadExiting)
     }
 
     /// The calling thread's shard, creating it if `create`.
     pub(crate) fn mine(&self, create: bool) -> Result<Option<&Shard<T>>, RegisterError> {
         let shard = self.mine_ptr(create)?;
-        // SAFETY: the thread-local entry holds a count on the registry, whose reference keeps
-        // the shard alive at least as long as `self`.
+        // SAFETY: `self` keeps the registry alive, whose reference keeps the shard alive.
         Ok(shard.map(|s| unsafe { s.as_ref() }))
     }
 
@@ -487,7 +519,7 @@ impl<T: Send + Sync + 'static> Registry<T> {
     pub fn register(&self, task: &Task<T>) -> Result<(), RegisterError> {
         let shard = self.mine_ptr(true)?.expect("shard created");
         // SAFETY: our thread owns its own shard of this registry.
-        unsafe { self.inner.register_in(shard, task) }
+        unsafe { self.inner().register_in(shard, task) }
     }
 
     /// Unregisters `task` from any thread; returns whether it was registered. Exactly one of any
@@ -509,7 +541,7 @@ impl<T: Send + Sync + 'static> Registry<T> {
     pub fn unregister(&self, task: &Task<T>) -> bool {
         let mine = self.mine(false).ok().flatten();
         // SAFETY: `mine` is our own shard of this registry.
-        unsafe { self.inner.unregister_in(mine, task) }
+        unsafe { self.inner().unregister_in(mine, task) }
     }
 
     /// Every registered task, from any thread, pausing no thread. Weakly consistent: see the
@@ -527,7 +559,7 @@ impl<T: Send + Sync + 'static> Registry<T> {
     /// assert!(snap.len() == 1 && Task::ptr_eq(&snap[0], &t));
     /// ```
     pub fn snapshot(&self) -> Vec<Task<T>> {
-        self.inner.snapshot()
+        self.inner().snapshot()
     }
 
     /// Sets (or clears) the calling thread's current task: a plain store.
@@ -585,7 +617,7 @@ impl<T: Send + Sync + 'static> Registry<T> {
         let shard = self.mine(true)?.expect("shard created").id;
         Ok(ThreadKey {
             shard,
-            registry: self.inner.id,
+            registry: self.inner().id,
         })
     }
 
@@ -606,10 +638,10 @@ impl<T: Send + Sync + 'static> Registry<T> {
     /// assert_eq!(seen, Some("main"));
     /// ```
     pub fn current_of(&self, key: ThreadKey) -> Option<Task<T>> {
-        if key.registry != self.inner.id {
+        if key.registry != self.inner().id {
             return None; // a key of another registry
         }
-        self.inner
+        self.inner()
             .shards()
             .find(|s| s.id == key.shard)
             .and_then(Inner::current_in)
@@ -658,11 +690,9 @@ impl<T: Send + Sync + 'static> Registry<T> {
 
     /// Checks the calling thread's shard (after draining it): the list is valid, every occupied
     /// slot holds a node homed here in a linked state with a matching slot index, and the list
-    /// length equals the occupied slots. Panics with a labelled message otherwise.
-    ///
-    /// # Examples
-    ///
-    /// See [`Registry`].
+    /// length equals the occupied slots. Panics with a labelled message otherwise. A test
+    /// helper, not part of the public API.
+    #[doc(hidden)]
     pub fn assert_valid(&self) {
         let mine = self.mine(false).ok().flatten();
         if let Some(shard) = mine {
@@ -670,6 +700,6 @@ impl<T: Send + Sync + 'static> Registry<T> {
             unsafe { shard.drain() };
         }
         // SAFETY: `mine` is our own shard.
-        unsafe { self.inner.assert_valid_in(mine) };
+        unsafe { self.inner().assert_valid_in(mine) };
     }
 }

@@ -99,9 +99,12 @@ impl<T> Shard<T> {
     }
 
     /// Thread exit: hands the shard over (O(1)): take the lock as the owner, drain, release.
+    /// Also run by the registry's teardown for the shards of threads that are still alive.
     ///
     /// # Safety
-    /// Called once, by the owner thread, which never touches the shard as owner again.
+    /// Called once, by the shard's owner: the owner thread, or the thread dropping the
+    /// registry's last handle, in place of an owner thread that happens-before it and will never
+    /// act as the owner again. Nobody touches the shard as its owner afterwards.
     pub(crate) unsafe fn orphan(&self) {
         // Relaxed: the fence below orders it before our swap of `remote`.
         self.owner.store(LOCKED, Ordering::Relaxed);

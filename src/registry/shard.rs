@@ -83,6 +83,9 @@ pub(crate) struct Shard<T> {
     /// Next shard in the registry's list (set before the shard is published).
     pub(crate) next: AtomicPtr<Shard<T>>,
     local: UnsafeCell<Local<T>>,
+    /// Under loom, a shard that is never freed fails the model ("Allocation leaked").
+    #[cfg(loopkit_loom)]
+    _track: loom::alloc::Track<()>,
 }
 
 impl<T> Shard<T> {
@@ -102,6 +105,8 @@ impl<T> Shard<T> {
             current: AtomicPtr::new(ptr::null_mut()),
             next: AtomicPtr::new(ptr::null_mut()),
             local: UnsafeCell::new(Local::new()),
+            #[cfg(loopkit_loom)]
+            _track: loom::alloc::Track::new(()),
         })
     }
 

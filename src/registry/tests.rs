@@ -222,3 +222,34 @@ fn local_shard_handle() {
     assert!(format!("{local:?}").contains("LocalShard"));
     reg.assert_valid();
 }
+
+/// A thread that used many registries, most of them dropped, keeps a bounded map: the dead
+/// entries are swept as new ones come, and the live registries keep their shards.
+#[test]
+fn dead_registries_are_swept_from_the_thread_map() {
+    std::thread::spawn(|| {
+        let live: Vec<(Registry<u32>, Task<u32>)> = (0..3)
+            .map(|i| {
+                let reg = Registry::new();
+                let t = Task::new(i);
+                reg.register(&t).unwrap();
+                (reg, t)
+            })
+            .collect();
+        for i in 0..if cfg!(miri) { 100 } else { 1000 } {
+            let reg = Registry::new();
+            let t = Task::new(i);
+            reg.register(&t).unwrap();
+            let n = local::entries();
+            assert!(n <= 32, "{n} entries in the map after {i} dead registries");
+        }
+        for (reg, t) in &live {
+            assert_eq!(reg.local_len(), 1, "a live registry lost its shard");
+            assert!(reg.unregister(t));
+            reg.register(t).unwrap();
+        }
+        drop(live);
+    })
+    .join()
+    .unwrap();
+}
