@@ -154,12 +154,17 @@ impl Context {
         f: impl FnOnce(Option<&T>) -> R,
     ) -> R {
         let id = var.id();
-        self.inner.read(|map| {
-            let value = map.get(&id);
-            // SAFETY: values under `var`'s id are `Stored<T>` (see `ContextVar::with`); the
-            // map version, and so the value, lives until `read` returns.
-            f(value.map(|v| unsafe { value_ref::<T>(value_ptr(v)) }))
-        })
+        // A reference count on the value, taken under the pin: `f` runs unpinned, so a long `f`
+        // holds back no reclamation, and keeps alive only this value.
+        let value: Option<Value> = self.inner.read(|map| map.get(&id).cloned());
+        // SAFETY: values under `var`'s id are `Stored<T>` (see `ContextVar::with`); `value`
+        // holds a count on it until after `f` returns.
+        let r = f(value
+            .as_ref()
+            .map(|v| unsafe { value_ref::<T>(value_ptr(v)) }));
+        drop(value);
+        local::resume_dropped_panic();
+        r
     }
 
     /// `var`'s value in this context, or `None` if it is not set here (the variable's default

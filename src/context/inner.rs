@@ -160,6 +160,18 @@ impl Inner {
 pub(crate) struct Retired(*const Map);
 
 impl Retired {
+    /// The retired version.
+    ///
+    /// # Safety
+    ///
+    /// `self` is not destroyed while the reference is used (it is consumed by
+    /// [`destroy`](Self::destroy), so the borrow of `self` ends first).
+    pub(crate) unsafe fn map(&self) -> &Map {
+        // SAFETY: `self.0` came from `publish`, points to a live `Map` (made by `Owned::new`) and
+        // is freed only through `destroy`, which consumes `self`.
+        unsafe { &*self.0 }
+    }
+
     /// Hands the version to the epoch collector: freed once every thread pinned now unpins.
     ///
     /// # Safety

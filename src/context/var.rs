@@ -263,10 +263,7 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// assert_eq!(V.get(), None);
     /// ```
     pub fn set(&self, value: T) -> Token<'_, T> {
-        let stored = erase(Stored {
-            name: self.shared_name(),
-            value,
-        });
+        let stored = erase(Stored::new(self.shared_name(), value));
         let (ctx, old) = local::replace(self.id(), Some(stored));
         Token {
             var: self,
@@ -385,6 +382,15 @@ impl<'v, T: Send + Sync + 'static> Token<'v, T> {
     /// Whether [`ContextVar::reset`] already used this token.
     pub fn is_used(&self) -> bool {
         self.used.get()
+    }
+}
+
+impl<T> Drop for Token<'_, T> {
+    fn drop(&mut self) {
+        // The old value may be the last reference to it; its destructor never unwinds (a panic
+        // from it is kept and resumed here, once the token is gone).
+        drop(self.old.take());
+        local::resume_dropped_panic();
     }
 }
 
