@@ -210,7 +210,7 @@ pub(crate) unsafe fn value_ref<'a, T>(ptr: *const ()) -> &'a T {
     // SAFETY: by point 1 `ptr` is the address of a live `Stored<T>` (the data pointer of the
     // `Arc<dyn Erased>` made from it); by point 2 it stays allocated and unmodified (values are
     // never mutated after `erase`) for `'a`.
-    unsafe { &*(*(ptr as *const Stored<T>)).value }
+    unsafe { &(*(ptr as *const Stored<T>)).value }
 }
 
 /// The hasher for variable ids: ids are small consecutive integers, so one multiply by an odd
