@@ -245,9 +245,32 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// The change is seen by this thread's reads in this context, and by other threads reading
     /// the context (e.g. [`Context::get`](super::Context::get)); no other context changes.
     ///
+    /// # When the replaced value is dropped, and by which thread
+    ///
+    /// The value this set replaces stays alive while anything can still read it: the returned
+    /// token ([`Token::old_value`]), a copy of the context ([`copy_context`](super::copy_context),
+    /// [`Context::copy`](super::Context::copy)), a `with` borrow lending it, or a foreign
+    /// reader of the replaced map version. The replaced version is queued on this thread and
+    /// handed to the epoch collector (`crossbeam-epoch`) at the end of this set; its values
+    /// are dropped once no thread is pinned in an epoch that could see it, **by whichever
+    /// thread collects it then**: this one in a later set, reset or read, or another thread in
+    /// any operation that pins. A value's `Drop` may therefore run on another thread, some
+    /// operations later (at the latest when some thread next collects; a thread that exits
+    /// hands its queue to the collector first). It always runs with every context and every
+    /// read cache in a consistent state, so it may use the whole API (set, reset, run, read,
+    /// copy).
+    ///
     /// # Panics
     ///
-    /// If called from a thread-local destructor after this thread's context state was destroyed.
+    /// A panic from a value's `Drop` never interrupts the structure that drops it (the other
+    /// values are dropped): it is kept and resumed on the thread that ran the `Drop`, from the
+    /// next set, reset, [`Token`] drop or [`Context::with`](super::Context::with) there, once
+    /// that operation's work is done. So `set` resumes such a panic after the variable is set.
+    ///
+    /// Called from a thread-local destructor after this thread's context state was destroyed,
+    /// `set` works on a fresh context of its own (the values set there are dropped with the
+    /// thread's state when the call comes from a value dropped by it, and are leaked when it
+    /// comes from a later thread-local destructor).
     ///
     /// # Examples
     ///
