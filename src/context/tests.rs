@@ -1045,6 +1045,18 @@ fn model_regressions() {
     ]);
 }
 
+/// The model on seeded random op sequences, sized for Miri (where the proptest does not run):
+/// values with destructor actions, re-entrance and surfaced panics under tree borrows.
+#[test]
+fn model_seeded() {
+    let (cases, len) = if cfg!(miri) { (3, 48) } else { (32, 300) };
+    let mut rng = crate::support::rng::Rng::new(0x5eed_c0de);
+    for _ in 0..cases {
+        let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        ops::run(&ops::decode(&bytes));
+    }
+}
+
 #[cfg(not(any(miri, loopkit_loom)))]
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
