@@ -27,7 +27,7 @@ pub(crate) const SLOTS: usize = 64;
 const TRACKED: usize = 16;
 
 /// Replaced versions queued on a thread before one pin hands them all to the epoch.
-const RETIRE_BATCH: usize = 1;
+const RETIRE_BATCH: usize = 8;
 
 #[derive(Clone, Copy)]
 struct Slot {
@@ -55,6 +55,9 @@ pub(crate) struct Fast {
     version: Cell<u64>,
     /// Live `ContextVar::with` borrows on this thread.
     borrows: Cell<usize>,
+    /// Versions in `Owner::retired` (a copy of its length, readable without `Owner`'s
+    /// registration check).
+    queued: Cell<usize>,
     /// `(variable id, value pointer)` of the live borrow at each depth (below `TRACKED`).
     borrowed: [Cell<(u64, *const ())>; TRACKED],
     /// Bit `d`: `Owner::kept` holds a count on the value the borrow at depth `d` lends.
@@ -71,6 +74,7 @@ impl Fast {
             ctx: Cell::new(ptr::null()),
             version: Cell::new(1),
             borrows: Cell::new(0),
+            queued: Cell::new(0),
             borrowed: [const { Cell::new((0, ptr::null())) }; TRACKED],
             kept: Cell::new(0),
             late: Cell::new(ptr::null()),
@@ -214,6 +218,7 @@ fn flush(owner: &Owner) {
         let Some(r) = owner.retired.borrow_mut().pop() else {
             break;
         };
+        let _ = FAST.try_with(|fast| fast.queued.set(fast.queued.get().saturating_sub(1)));
         // SAFETY: the version was replaced (it is no longer any context's current map), the
         // read cache slots pointing into it were invalidated by the bump that followed its
         // publish, and every value a live `with` borrow lends from it holds a reference count
@@ -358,14 +363,25 @@ fn current(fast: &Fast) -> &Inner {
     unsafe { &*ctx }
 }
 
+/// What a set's token needs to undo that set in O(1): the version the set replaced, and the
+/// context's publish count just after the set.
+pub(crate) struct Undo {
+    prev: Map,
+    published: u64,
+}
+
 /// Sets (`Some`) or removes (`None`) `id` in the current context. Returns the current context's
-/// id and the previous value.
+/// id, the previous value, and (when `undo`) what a reset needs to undo this change in O(1).
 ///
 /// The thread's state (the context's published version, the thread's version, the read cache)
 /// is final before anything that can run user code: the replaced version is queued, and the
 /// queue is drained (`drain`) last, where a value's destructor may re-enter the API.
-pub(crate) fn replace(id: VarId, value: Option<Value>) -> (u64, Option<Value>) {
-    let (ctx_id, old) = FAST.with(|fast| {
+pub(crate) fn replace(
+    id: VarId,
+    value: Option<Value>,
+    undo: bool,
+) -> (u64, Option<Value>, Option<Undo>) {
+    let out = FAST.with(|fast| {
         let ctx = current(fast);
         // SAFETY: this thread has entered `ctx`; the reference is dropped before `publish`.
         let map = unsafe { ctx.owner_map() };
@@ -377,21 +393,52 @@ pub(crate) fn replace(id: VarId, value: Option<Value>) -> (u64, Option<Value>) {
         };
         // An unchanged map is the current version itself: dropping `new` releases one count on
         // its root, which the current version still holds (no value is dropped).
-        let retired = if new.ptr_eq(map) {
-            None
+        let (retired, undo) = if new.ptr_eq(map) {
+            (None, None)
         } else {
+            let prev = undo.then(|| map.clone());
             // SAFETY: this thread has entered `ctx`.
-            Some(unsafe { ctx.publish(new) })
+            let retired = unsafe { ctx.publish(new) };
+            // SAFETY: as above.
+            let published = unsafe { ctx.published() };
+            (Some(retired), prev.map(|prev| Undo { prev, published }))
         };
         fast.bump();
         fast.fill(id, new_ptr);
         if let Some(r) = retired {
             retire(fast, r);
         }
-        (ctx.id, old)
+        (ctx.id, old, undo)
     });
     drain();
-    (ctx_id, old)
+    out
+}
+
+/// Undoes the set that made `undo` if nothing was published in the current context since
+/// (the usual `set` .. `reset` pair): publishes the version that set replaced, and points the
+/// cache at `old` (the value before the set, null: not set). Gives `undo` back otherwise; the
+/// caller then resets with a trie operation, and drops `undo` after it (dropping a version may
+/// drop values).
+///
+/// The caller has checked that the current context is the one the set happened in.
+pub(crate) fn undo(id: VarId, undo: Undo, old: *const ()) -> Result<(), Undo> {
+    FAST.with(|fast| {
+        let ctx = current(fast);
+        // SAFETY: this thread has entered `ctx`.
+        if unsafe { ctx.published() } != undo.published {
+            return Err(undo);
+        }
+        // Nothing was published since the set: the current version is the one it made, which
+        // differs from `undo.prev` only in `id`, whose value in `prev` is `old`.
+        // SAFETY: this thread has entered `ctx`.
+        let retired = unsafe { ctx.publish(undo.prev) };
+        fast.bump();
+        fast.fill(id, old);
+        retire(fast, retired);
+        Ok(())
+    })?;
+    drain();
+    Ok(())
 }
 
 /// Queues a replaced version (no user code runs here). A value a live `with` borrow lends from
@@ -405,6 +452,7 @@ fn retire(fast: &Fast, retired: Retired) {
                 keep_borrowed(fast, owner, unsafe { r.map() });
             }
             owner.retired.borrow_mut().push(r);
+            fast.queued.set(fast.queued.get() + 1);
         }
     });
     if let Some(r) = item {
@@ -421,11 +469,23 @@ fn retire(fast: &Fast, retired: Retired) {
 /// Hands the queued versions to the epoch once `RETIRE_BATCH` have gathered, then resumes a
 /// panic a value's destructor raised meanwhile on this thread.
 fn drain() {
-    let _ = OWNER.try_with(|owner| {
-        if owner.retired.borrow().len() >= RETIRE_BATCH {
-            flush(owner);
-        }
-    });
+    if FAST.with(|fast| fast.queued.get()) >= RETIRE_BATCH {
+        let _ = OWNER.try_with(flush);
+    }
+    super::value::resume_dropped_panic();
+}
+
+/// Hands this thread's queued versions to the epoch now (tests that count drops).
+#[cfg(test)]
+pub(crate) fn flush_queue() {
+    let _ = OWNER.try_with(flush);
+}
+
+/// Hands every queued version to the epoch (when the thread leaves a context: a thread that
+/// goes idle keeps nothing queued).
+#[cold]
+fn drain_all() {
+    let _ = OWNER.try_with(flush);
     super::value::resume_dropped_panic();
 }
 
@@ -467,9 +527,14 @@ pub(crate) fn enter(inner: &Inner) -> Result<*const Inner, ContextError> {
 
 /// Leaves `inner` (entered by [`enter`], which returned `prev`) and makes `prev` current again.
 pub(crate) fn exit(inner: &Inner, prev: *const Inner) {
-    FAST.with(|fast| {
+    let queued = FAST.with(|fast| {
         fast.ctx.set(prev);
         fast.bump();
+        fast.queued.get()
     });
     inner.exit();
+    // The state is final: the queue may run user code now.
+    if queued != 0 {
+        drain_all();
+    }
 }

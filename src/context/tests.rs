@@ -17,12 +17,19 @@ use std::task::Poll;
 /// Drives the epoch collector until `done()` or a bound is reached (other tests' threads may
 /// hold pins for a moment).
 fn collect_until(done: impl Fn() -> bool) -> bool {
-    for _ in 0..if cfg!(miri) { 50 } else { 10_000 } {
+    for i in 0..if cfg!(miri) { 50 } else { 10_000 } {
         if done() {
             return true;
         }
+        // This thread's retire queue first (it hands versions to the epoch in batches).
+        local::flush_queue();
         epoch::pin().flush();
-        std::thread::yield_now();
+        if i < 1_000 {
+            std::thread::yield_now();
+        } else {
+            // A loaded machine: a thread descheduled while pinned holds the epoch back.
+            std::thread::sleep(std::time::Duration::from_micros(500));
+        }
     }
     done()
 }
@@ -625,7 +632,7 @@ impl Drop for Reenter {
 fn set_until_acted(ctx: &Context, act: OnDrop) -> usize {
     let dropped = Arc::new(AtomicUsize::new(0));
     let acted = Arc::new(AtomicUsize::new(0));
-    let mut panics = 0;
+    let panics = std::cell::Cell::new(0);
     let rounds = if cfg!(miri) { 600 } else { 20_000 };
     ctx.run(|| {
         // Several acting values become garbage, so that at least one is collected here.
@@ -633,21 +640,30 @@ fn set_until_acted(ctx: &Context, act: OnDrop) -> usize {
             let _ = REENTER.set(Reenter::new(i, act, &dropped, &acted));
         }
         for i in 0..rounds {
+            // Other threads may collect them first: more acting garbage until one acted here.
+            if i % 256 == 255 && acted.load(SeqCst) == 0 {
+                for j in 0..8 {
+                    let _ = REENTER.set(Reenter::new(j, act, &dropped, &acted));
+                }
+            }
             let r = catch_unwind(AssertUnwindSafe(|| {
                 let _ = REENTER.set(Reenter::new(100 + i, OnDrop::Nothing, &dropped, &acted));
             }));
-            panics += usize::from(r.is_err());
+            panics.set(panics.get() + usize::from(r.is_err()));
             // A read pins too, so the collector may run a value's destructor (which sets the
             // variable, or panics) between two reads: compare reads until two foreign ones
             // agree around the thread's own.
             let (mine, theirs) = loop {
-                let read = || {
-                    catch_unwind(AssertUnwindSafe(|| ctx.get(&REENTER).map(|v| v.n)))
-                        .unwrap_or_else(|_| ctx.get(&REENTER).map(|v| v.n))
+                let read = || loop {
+                    match catch_unwind(AssertUnwindSafe(|| ctx.get(&REENTER).map(|v| v.n))) {
+                        Ok(v) => break v,
+                        Err(_) => panics.set(panics.get() + 1),
+                    }
                 };
                 let before = read();
                 let mine = REENTER.with(|v| v.map(|v| v.n));
                 let copied = catch_unwind(|| copy_context().get(&REENTER).map(|v| v.n));
+                panics.set(panics.get() + usize::from(copied.is_err()));
                 if read() == before && copied.as_ref().is_ok_and(|c| *c == before) {
                     break (mine, before);
                 }
@@ -663,7 +679,7 @@ fn set_until_acted(ctx: &Context, act: OnDrop) -> usize {
         acted.load(SeqCst) > 0,
         "no acting value was dropped on this thread"
     );
-    panics
+    panics.get()
 }
 
 /// A value whose destructor sets a variable, run by the epoch inside another set on the same
@@ -678,12 +694,12 @@ fn a_drop_that_sets_inside_a_set_leaves_reads_consistent() {
 }
 
 /// A value whose destructor panics, run by the epoch inside another set: the set completes
-/// (the panic surfaces from it afterwards), reads agree, and nothing is lost.
+/// (the panic surfaces afterwards, from a set or a read), reads agree, and nothing is lost.
 #[test]
 fn a_panicking_drop_inside_a_set_leaves_reads_consistent() {
     let ctx = Context::new();
     let panics = set_until_acted(&ctx, OnDrop::Panic);
-    assert!(panics >= 1, "the drop's panic surfaced from a set");
+    assert!(panics >= 1, "the drop's panic surfaced");
     // The context is still usable, and its other values are intact.
     let w: ContextVar<u32> = ContextVar::new("w");
     ctx.run(|| {
@@ -1049,7 +1065,7 @@ fn model_regressions() {
 /// values with destructor actions, re-entrance and surfaced panics under tree borrows.
 #[test]
 fn model_seeded() {
-    let (cases, len) = if cfg!(miri) { (3, 48) } else { (32, 300) };
+    let (cases, len) = if cfg!(miri) { (1, 40) } else { (32, 300) };
     let mut rng = crate::support::rng::Rng::new(0x5eed_c0de);
     for _ in 0..cases {
         let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();

@@ -1,7 +1,7 @@
 //! [`ContextVar`], [`Token`] and [`ScopedToken`].
 
 use super::local;
-use super::value::{erase, value_ref, Name, Stored, Value, VarId};
+use super::value::{erase, value_ptr, value_ref, Name, Stored, Value, VarId};
 use super::ContextError;
 use core::fmt;
 use std::cell::Cell;
@@ -287,11 +287,12 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// ```
     pub fn set(&self, value: T) -> Token<'_, T> {
         let stored = erase(Stored::new(self.shared_name(), value));
-        let (ctx, old) = local::replace(self.id(), Some(stored));
+        let (ctx, old, undo) = local::replace(self.id(), Some(stored), true);
         Token {
             var: self,
             ctx,
             old,
+            undo: Cell::new(undo),
             used: Cell::new(false),
         }
     }
@@ -348,7 +349,17 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
             return Err(ContextError::TokenWrongContext);
         }
         token.used.set(true);
-        let _old = local::replace(self.id(), token.old.clone());
+        let old_ptr = token.old.as_ref().map_or(core::ptr::null(), value_ptr);
+        let undo = match token.undo.take() {
+            Some(undo) => match local::undo(self.id(), undo, old_ptr) {
+                Ok(()) => return Ok(()),
+                Err(undo) => Some(undo),
+            },
+            None => None,
+        };
+        let _old = local::replace(self.id(), token.old.clone(), false);
+        // Dropped once the reset is complete: the version may hold the last count on values.
+        drop(undo);
         Ok(())
     }
 }
@@ -383,6 +394,9 @@ pub struct Token<'v, T> {
     ctx: u64,
     /// The value before the set; `None` when the variable was not set.
     old: Option<Value>,
+    /// The version the set replaced, to undo it in O(1) if nothing changed since (taken by the
+    /// first reset).
+    undo: Cell<Option<local::Undo>>,
     used: Cell<bool>,
 }
 
@@ -413,6 +427,7 @@ impl<T> Drop for Token<'_, T> {
         // The old value may be the last reference to it; its destructor never unwinds (a panic
         // from it is kept and resumed here, once the token is gone).
         drop(self.old.take());
+        drop(self.undo.take());
         local::resume_dropped_panic();
     }
 }
