@@ -29,6 +29,10 @@ const TRACKED: usize = 16;
 /// Replaced versions queued on a thread before one pin hands them all to the epoch.
 const RETIRE_BATCH: usize = 8;
 
+/// Versions handed to the epoch between two collections by this thread (the size of one
+/// `crossbeam-epoch` bag).
+const COLLECT_EVERY: usize = 64;
+
 #[derive(Clone, Copy)]
 struct Slot {
     /// Variable id; 0 (no variable has it) marks an empty slot.
@@ -58,6 +62,8 @@ pub(crate) struct Fast {
     /// Versions in `Owner::retired` (a copy of its length, readable without `Owner`'s
     /// registration check).
     queued: Cell<usize>,
+    /// Versions handed to the epoch since this thread last collected (see `flush`).
+    deferred: Cell<usize>,
     /// `(variable id, value pointer)` of the live borrow at each depth (below `TRACKED`).
     borrowed: [Cell<(u64, *const ())>; TRACKED],
     /// Bit `d`: `Owner::kept` holds a count on the value the borrow at depth `d` lends.
@@ -75,6 +81,7 @@ impl Fast {
             version: Cell::new(1),
             borrows: Cell::new(0),
             queued: Cell::new(0),
+            deferred: Cell::new(0),
             borrowed: [const { Cell::new((0, ptr::null())) }; TRACKED],
             kept: Cell::new(0),
             late: Cell::new(ptr::null()),
@@ -218,12 +225,29 @@ fn flush(owner: &Owner) {
         let Some(r) = owner.retired.borrow_mut().pop() else {
             break;
         };
-        let _ = FAST.try_with(|fast| fast.queued.set(fast.queued.get().saturating_sub(1)));
+        let _ = FAST.try_with(|fast| {
+            fast.queued.set(fast.queued.get().saturating_sub(1));
+            fast.deferred.set(fast.deferred.get() + 1);
+        });
         // SAFETY: the version was replaced (it is no longer any context's current map), the
         // read cache slots pointing into it were invalidated by the bump that followed its
         // publish, and every value a live `with` borrow lends from it holds a reference count
         // of its own (`keep_borrowed`).
         unsafe { r.destroy(&guard) };
+    }
+    // The collector frees a bounded number of bags per collection, and a thread collects once
+    // per 128 pins; one pin per batch would let garbage outgrow collection. So collect once per
+    // bag's worth of versions handed off (user code may run here too: the queue is empty and
+    // every state final).
+    let full = FAST.try_with(|fast| {
+        let full = fast.deferred.get() >= COLLECT_EVERY;
+        if full {
+            fast.deferred.set(0);
+        }
+        full
+    });
+    if full == Ok(true) {
+        guard.flush();
     }
 }
 
