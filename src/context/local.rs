@@ -506,11 +506,11 @@ pub(crate) fn flush_queue() {
 }
 
 /// Hands every queued version to the epoch (when the thread leaves a context: a thread that
-/// goes idle keeps nothing queued).
+/// goes idle keeps nothing queued). A panic a value's destructor raises meanwhile waits for the
+/// thread's next set, reset or read (`run` reports only its own closure's panics).
 #[cold]
 fn drain_all() {
     let _ = OWNER.try_with(flush);
-    super::value::resume_dropped_panic();
 }
 
 pub(crate) use super::value::resume_dropped_panic;

@@ -228,7 +228,11 @@ impl<'v> World<'v> {
         let model = &self.pool[self.cur()].1;
         for (i, var) in self.vars.iter().enumerate() {
             assert_eq!(read(|| n(var.get())), model.get(&i).copied(), "get var {i}");
-            assert_eq!(var.is_set(), model.contains_key(&i), "is_set var {i}");
+            assert_eq!(
+                read(|| var.is_set()),
+                model.contains_key(&i),
+                "is_set var {i}"
+            );
         }
         side_consistent();
         for (k, (ctx, model)) in self.pool.iter().enumerate() {
