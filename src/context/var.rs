@@ -251,14 +251,14 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// token ([`Token::old_value`]), a copy of the context ([`copy_context`](super::copy_context),
     /// [`Context::copy`](super::Context::copy)), a `with` borrow lending it, or a foreign
     /// reader of the replaced map version. The replaced version is queued on this thread and
-    /// handed to the epoch collector (`crossbeam-epoch`) at the end of this set; its values
-    /// are dropped once no thread is pinned in an epoch that could see it, **by whichever
-    /// thread collects it then**: this one in a later set, reset or read, or another thread in
-    /// any operation that pins. A value's `Drop` may therefore run on another thread, some
-    /// operations later (at the latest when some thread next collects; a thread that exits
-    /// hands its queue to the collector first). It always runs with every context and every
-    /// read cache in a consistent state, so it may use the whole API (set, reset, run, read,
-    /// copy).
+    /// handed to the epoch collector (`crossbeam-epoch`) in batches: after at most 7 more sets
+    /// or resets on this thread, when the thread leaves a context (the end of a
+    /// [`Context::run`](super::Context::run)), or when it exits. Its values are dropped once no
+    /// thread is pinned in an epoch that could see it, **by whichever thread collects it
+    /// then**: this one in a later operation, or another thread in any operation that pins. A
+    /// value's `Drop` may therefore run on another thread, some operations later. It always runs
+    /// with every context and every read cache in a consistent state, so it may use the whole
+    /// API (set, reset, run, read, copy).
     ///
     /// # Panics
     ///
