@@ -246,7 +246,7 @@ fn flush(owner: &Owner) {
         }
         full
     });
-    if full == Ok(true) {
+    if matches!(full, Ok(true)) {
         guard.flush();
     }
 }
