@@ -326,6 +326,82 @@ impl Context {
     }
 }
 
+/// Two contexts are equal when they hold the same variables with the same values, as
+/// CPython's `Context.__eq__`; a context shares its map with its copies until one side sets, so
+/// comparing a context with an unchanged copy takes O(1).
+///
+/// Values are compared by identity: the same stored value (set once, and shared by copies and
+/// by a reset that restores it), since a variable's values need not be `PartialEq`. Setting an
+/// equal value again makes a different value: CPython's `==` compares such values with their
+/// `__eq__`, here they differ.
+///
+/// # Examples
+///
+/// ```
+/// use loopkit::context::{Context, ContextVar};
+/// static V: ContextVar<u32> = ContextVar::new("v");
+/// let a = Context::new();
+/// a.run(|| V.set(1)).unwrap();
+/// let b = a.copy();
+/// assert_eq!(a, b); // shared map
+/// b.run(|| {
+///     let t = V.set(2);
+///     V.reset(&t).unwrap();
+/// })
+/// .unwrap();
+/// assert_eq!(a, b); // the reset restored the same value
+/// b.run(|| V.set(1)).unwrap();
+/// assert_ne!(a, b); // an equal value set again is another value
+/// assert_eq!(Context::new(), Context::new());
+/// ```
+impl PartialEq for Context {
+    fn eq(&self, other: &Context) -> bool {
+        if self.ptr_eq(other) {
+            return true;
+        }
+        // Each map version is cloned under its pin (one reference count) and compared unpinned.
+        let (a, b) = (
+            self.inner.read(Clone::clone),
+            other.inner.read(Clone::clone),
+        );
+        a.ptr_eq(&b)
+            || (a.len() == b.len()
+                && a.iter()
+                    .all(|(id, v)| b.get(id).is_some_and(|w| value_ptr(v) == value_ptr(w))))
+    }
+}
+
+impl Eq for Context {}
+
+/// Wraps `future` so that every poll of it runs in a copy of the calling thread's current
+/// context, taken now: what a spawn site wants for a new task (asyncio gives each task a
+/// `copy_context()` made at its creation). The same as `copy_context().scope(future)`.
+///
+/// # Examples
+///
+/// ```
+/// use loopkit::context::{scope_copy, ContextVar};
+/// use std::future::Future;
+/// use std::pin::pin;
+/// use std::task::{Context as Cx, Poll, Waker};
+///
+/// static USER: ContextVar<&str> = ContextVar::new("user");
+/// let _t = USER.set("alice");
+/// // At the spawn site: the task starts with the spawner's values, and its sets stay its own.
+/// let task = scope_copy(async {
+///     let seen = USER.get();
+///     USER.set("bob");
+///     seen
+/// });
+/// let mut task = pin!(task);
+/// let mut cx = Cx::from_waker(Waker::noop());
+/// assert_eq!(task.as_mut().poll(&mut cx), Poll::Ready(Ok(Some("alice"))));
+/// assert_eq!(USER.get(), Some("alice"));
+/// ```
+pub fn scope_copy<F: Future>(future: F) -> InContext<F> {
+    copy_context().scope(future)
+}
+
 impl Default for Context {
     /// An empty context.
     fn default() -> Context {

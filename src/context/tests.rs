@@ -1081,3 +1081,54 @@ proptest::proptest! {
         ops::run(&ops::decode(&bytes));
     }
 }
+
+#[test]
+fn context_equality_is_by_variables_and_stored_values() {
+    let v: ContextVar<u32> = ContextVar::new("v");
+    let w: ContextVar<u32> = ContextVar::new("w");
+    let a = Context::new();
+    assert_eq!(a, Context::new());
+    a.run(|| {
+        v.set(1);
+        w.set(2);
+    })
+    .unwrap();
+    let b = a.copy();
+    assert_eq!(a, b);
+    // A reset through the trie (something was published since the set) restores the same
+    // stored value: still equal.
+    b.run(|| {
+        let t = v.set(3);
+        w.set(2);
+        v.reset(&t).unwrap();
+    })
+    .unwrap();
+    assert_ne!(a, b, "w was set again: another stored value");
+    let c = a.copy();
+    c.run(|| {
+        let t = v.set(3);
+        let u = w.set(4);
+        w.reset(&u).unwrap();
+        v.reset(&t).unwrap();
+    })
+    .unwrap();
+    assert_eq!(a, c);
+    // Different variables, same length.
+    let d = Context::new();
+    d.run(|| {
+        v.set(1);
+    })
+    .unwrap();
+    let e = Context::new();
+    e.run(|| {
+        w.set(1);
+    })
+    .unwrap();
+    assert_ne!(d, e);
+    // Compared from another thread while one side is entered here.
+    a.run(|| {
+        let (a2, c2) = (a.clone(), c.clone());
+        assert!(std::thread::spawn(move || a2 == c2).join().unwrap());
+    })
+    .unwrap();
+}
