@@ -8,6 +8,7 @@ use crate::loom::Arc;
 use core::any::Any;
 use core::fmt;
 use core::future::Future;
+use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::pin::Pin;
 use core::task::{Context as TaskContext, Poll};
@@ -132,6 +133,45 @@ impl Context {
         }
         let _exit = Exit(&self.inner, prev);
         Ok(f())
+    }
+
+    /// Makes this context the calling thread's current context until the returned guard is
+    /// dropped (the guard form of [`run`](Context::run), for runtimes that cannot wrap a
+    /// closure, like `tracing`'s `Span::enter` or `opentelemetry`'s `attach`).
+    ///
+    /// Guards are meant to be dropped in the reverse order of their making. A guard dropped
+    /// early (while a guard made after it, or a `run` inside it, is current) leaves its context
+    /// when that context becomes current again; a guard made inside a `run` and kept past it is
+    /// left when the `run` returns (its drop then does nothing). A forgotten guard keeps its
+    /// context entered until the thread exits. None of these is unsafe; each is a logic error.
+    ///
+    /// # Errors
+    ///
+    /// [`ContextError::AlreadyEntered`] if a thread (this one or another) is running in this
+    /// context (or, on a thread whose context state is being destroyed, always).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::context::{Context, ContextError, ContextVar};
+    /// static V: ContextVar<u8> = ContextVar::new("v");
+    /// let ctx = Context::new();
+    /// {
+    ///     let _guard = ctx.enter().unwrap();
+    ///     V.set(1);
+    ///     assert_eq!(V.get(), Some(1));
+    ///     assert_eq!(ctx.enter().unwrap_err(), ContextError::AlreadyEntered);
+    /// }
+    /// assert_eq!(V.get(), None);
+    /// assert_eq!(ctx.get(&V), Some(1));
+    /// ```
+    pub fn enter(&self) -> Result<EnterGuard<'_>, ContextError> {
+        let serial = local::enter_guard(&self.inner)?;
+        Ok(EnterGuard {
+            _ctx: self,
+            serial,
+            _not_send: PhantomData,
+        })
     }
 
     /// Calls `f` with a reference to `var`'s value in this context, or `None` if it is not set
@@ -400,6 +440,43 @@ impl Eq for Context {}
 /// ```
 pub fn scope_copy<F: Future>(future: F) -> InContext<F> {
     copy_context().scope(future)
+}
+
+/// The guard of [`Context::enter`]: the context stays current on this thread until it drops.
+/// Not `Send`: it leaves the context on the thread that entered it.
+///
+/// # Examples
+///
+/// ```
+/// use loopkit::context::{Context, ContextVar};
+/// static V: ContextVar<u8> = ContextVar::new("v");
+/// let (a, b) = (Context::new(), Context::new());
+/// let ga = a.enter().unwrap();
+/// V.set(1);
+/// let gb = b.enter().unwrap();
+/// assert_eq!(V.get(), None);
+/// drop(gb);
+/// assert_eq!(V.get(), Some(1));
+/// drop(ga);
+/// assert_eq!(a.get(&V), Some(1));
+/// ```
+#[must_use = "the context is left when the guard drops"]
+pub struct EnterGuard<'a> {
+    _ctx: &'a Context,
+    serial: u64,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for EnterGuard<'_> {
+    fn drop(&mut self) {
+        local::exit_guard(self.serial);
+    }
+}
+
+impl fmt::Debug for EnterGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnterGuard").finish_non_exhaustive()
+    }
 }
 
 impl Default for Context {

@@ -64,6 +64,10 @@ pub(crate) struct Fast {
     queued: Cell<usize>,
     /// Versions handed to the epoch since this thread last collected (see `flush`).
     deferred: Cell<usize>,
+    /// Entries in `Owner::guards`.
+    guards: Cell<usize>,
+    /// The serial of the next guard entry.
+    serial: Cell<u64>,
     /// `(variable id, value pointer)` of the live borrow at each depth (below `TRACKED`).
     borrowed: [Cell<(u64, *const ())>; TRACKED],
     /// Bit `d`: `Owner::kept` holds a count on the value the borrow at depth `d` lends.
@@ -82,6 +86,8 @@ impl Fast {
             borrows: Cell::new(0),
             queued: Cell::new(0),
             deferred: Cell::new(0),
+            guards: Cell::new(0),
+            serial: Cell::new(0),
             borrowed: [const { Cell::new((0, ptr::null())) }; TRACKED],
             kept: Cell::new(0),
             late: Cell::new(ptr::null()),
@@ -145,6 +151,17 @@ struct Owner {
     /// Reference counts on values that live `with` borrows lend, taken when the version
     /// holding them was retired; `(borrow depth, value)`. Released when that borrow ends.
     kept: RefCell<Vec<(usize, Value)>>,
+    /// Contexts entered with `Context::enter` on this thread, in entry order (see `enter_guard`).
+    guards: RefCell<Vec<GuardEntry>>,
+}
+
+/// A context entered by a guard: held alive here (not by the guard, which may be forgotten), with
+/// the context to return to, and whether its guard was dropped (it is left once it is current).
+struct GuardEntry {
+    inner: Arc<Inner>,
+    prev: *const Inner,
+    serial: u64,
+    dropped: bool,
 }
 
 impl Drop for Owner {
@@ -153,10 +170,20 @@ impl Drop for Owner {
         flush(self);
         // No `with` borrow is live in a thread-local destructor that runs `Owner`'s.
         let kept = core::mem::take(self.kept.get_mut());
+        let guards = core::mem::take(self.guards.get_mut());
         let base = self.base.get_mut().take();
         let _ = FAST.try_with(|fast| {
             fast.kept.set(0);
             drop(kept);
+            // Contexts whose guards were forgotten or outlive the thread's state: left, newest
+            // first, then released.
+            fast.guards.set(0);
+            for e in guards.iter().rev() {
+                fast.ctx.set(e.prev);
+                fast.bump();
+                e.inner.exit();
+            }
+            drop(guards);
             if let Some(base) = base {
                 // Reads and sets after this point (from the values' destructors, or other
                 // thread-local destructors) see no context: a set makes a late context.
@@ -300,6 +327,7 @@ crate::loom::thread_local! {
             base: RefCell::new(None),
             retired: RefCell::new(Vec::new()),
             kept: RefCell::new(Vec::new()),
+            guards: RefCell::new(Vec::new()),
         }
     };
 }
@@ -310,6 +338,7 @@ crate::loom::thread_local! {
         base: RefCell::new(None),
         retired: RefCell::new(Vec::new()),
         kept: RefCell::new(Vec::new()),
+        guards: RefCell::new(Vec::new()),
     };
 }
 
@@ -551,14 +580,124 @@ pub(crate) fn enter(inner: &Inner) -> Result<*const Inner, ContextError> {
 
 /// Leaves `inner` (entered by [`enter`], which returned `prev`) and makes `prev` current again.
 pub(crate) fn exit(inner: &Inner, prev: *const Inner) {
-    let queued = FAST.with(|fast| {
+    let (queued, guards) = FAST.with(|fast| {
+        if fast.guards.get() != 0 && fast.ctx.get() != inner as *const Inner {
+            // A guard made inside the run outlives it: its contexts are left with the run.
+            let released = leave_guards_above(fast, inner);
+            fast.ctx.set(prev);
+            fast.bump();
+            return (fast.queued.get(), released);
+        }
         fast.ctx.set(prev);
         fast.bump();
-        fast.queued.get()
+        (fast.queued.get(), Vec::new())
     });
     inner.exit();
+    if !guards.is_empty() || FAST.with(|fast| fast.guards.get()) != 0 {
+        // Guards dropped while this run was on top of them may be left now.
+        let released = FAST.with(settle_guards);
+        // The state is final: dropping the contexts may drop values.
+        drop((guards, released));
+    }
     // The state is final: the queue may run user code now.
     if queued != 0 {
         drain_all();
     }
+}
+
+/// Enters `inner` for a `Context::enter` guard; returns the entry's serial for
+/// [`exit_guard`].
+pub(crate) fn enter_guard(inner: &Arc<Inner>) -> Result<u64, ContextError> {
+    if !inner.try_enter() {
+        return Err(ContextError::AlreadyEntered);
+    }
+    let entered = OWNER.try_with(|owner| {
+        FAST.with(|fast| {
+            let serial = fast.serial.get();
+            fast.serial.set(serial + 1);
+            let prev = fast.ctx.replace(Arc::as_ptr(inner));
+            fast.bump();
+            owner.guards.borrow_mut().push(GuardEntry {
+                inner: inner.clone(),
+                prev,
+                serial,
+                dropped: false,
+            });
+            fast.guards.set(fast.guards.get() + 1);
+            serial
+        })
+    });
+    entered.map_err(|_| {
+        // The thread's state is being destroyed: nothing can hold the context entered.
+        inner.exit();
+        ContextError::AlreadyEntered
+    })
+}
+
+/// Ends the guard entry `serial`: its context is left now if it is current, else when it
+/// becomes current (the guards made after it are dropped, the runs inside it return).
+pub(crate) fn exit_guard(serial: u64) {
+    let released = OWNER.try_with(|owner| {
+        let mut guards = owner.guards.borrow_mut();
+        if let Some(e) = guards.iter_mut().find(|e| e.serial == serial) {
+            e.dropped = true;
+        }
+        drop(guards);
+        FAST.with(settle_guards)
+    });
+    // The state is final: dropping a context may drop values.
+    drop(released);
+}
+
+/// Leaves the dropped guard entries that are current, newest first; returns their contexts to
+/// be released by the caller once the state is final.
+fn settle_guards(fast: &Fast) -> Vec<Arc<Inner>> {
+    let mut released = Vec::new();
+    let _ = OWNER.try_with(|owner| loop {
+        let mut guards = owner.guards.borrow_mut();
+        let Some(top) = guards.last() else { break };
+        if !(top.dropped && Arc::as_ptr(&top.inner) == fast.ctx.get()) {
+            break;
+        }
+        let Some(e) = guards.pop() else { break };
+        drop(guards);
+        fast.guards.set(fast.guards.get() - 1);
+        leave_entered(fast, owner, &e.inner, e.prev);
+        released.push(e.inner);
+    });
+    released
+}
+
+/// Leaves the guard entries above `run`'s context (current, entered by guards inside the run).
+#[cold]
+fn leave_guards_above(fast: &Fast, run: &Inner) -> Vec<Arc<Inner>> {
+    let mut released = Vec::new();
+    let _ = OWNER.try_with(|owner| {
+        while fast.ctx.get() != run as *const Inner {
+            let mut guards = owner.guards.borrow_mut();
+            let Some(top) = guards.last() else { break };
+            if Arc::as_ptr(&top.inner) != fast.ctx.get() {
+                break;
+            }
+            let Some(e) = guards.pop() else { break };
+            drop(guards);
+            fast.guards.set(fast.guards.get() - 1);
+            leave_entered(fast, owner, &e.inner, e.prev);
+            released.push(e.inner);
+        }
+    });
+    released
+}
+
+/// Makes `prev` current instead of `inner` (a guard's context) and marks `inner` not entered. A
+/// value a live `with` borrow lends from `inner` gets a count of its own first: once left,
+/// another thread may enter `inner` and replace its version.
+fn leave_entered(fast: &Fast, owner: &Owner, inner: &Inner, prev: *const Inner) {
+    if fast.borrows.get() != 0 {
+        // SAFETY: this thread has entered `inner`; the reference is used only in this call.
+        keep_borrowed(fast, owner, unsafe { inner.owner_map() });
+    }
+    fast.ctx.set(prev);
+    fast.bump();
+    inner.exit();
 }

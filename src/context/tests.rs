@@ -1132,3 +1132,87 @@ fn context_equality_is_by_variables_and_stored_values() {
     })
     .unwrap();
 }
+
+#[test]
+fn enter_guards_in_and_out_of_order() {
+    let v: ContextVar<u32> = ContextVar::new("v");
+    let (a, b, c) = (Context::new(), Context::new(), Context::new());
+    // In order.
+    let ga = a.enter().unwrap();
+    v.set(1);
+    let gb = b.enter().unwrap();
+    assert_eq!(v.get(), None);
+    assert_eq!(a.enter().unwrap_err(), ContextError::AlreadyEntered);
+    drop(gb);
+    assert_eq!(v.get(), Some(1));
+    drop(ga);
+    assert_eq!(v.get(), None);
+    // Out of order: `a`'s guard dropped first; `a` is left once `b` is.
+    let ga = a.enter().unwrap();
+    let gb = b.enter().unwrap();
+    v.set(2);
+    drop(ga);
+    assert_eq!(v.get(), Some(2), "b is still current");
+    drop(gb);
+    assert_eq!(v.get(), None);
+    assert_eq!(b.get(&v), Some(2));
+    // Both left: another thread can enter them.
+    let (a2, b2) = (a.clone(), b.clone());
+    std::thread::spawn(move || {
+        drop(a2.enter().unwrap());
+        drop(b2.enter().unwrap());
+    })
+    .join()
+    .unwrap();
+    // A guard dropped inside a run over it: left when the run returns.
+    let ga = a.enter().unwrap();
+    c.run(|| {
+        drop(ga);
+        assert!(a.enter().is_err(), "a stays entered under the run");
+    })
+    .unwrap();
+    assert_eq!(v.get(), None);
+    drop(a.enter().unwrap());
+    // A guard made inside a run and kept past it: left with the run.
+    let gb = c.run(|| b.enter().unwrap()).unwrap();
+    assert_eq!(v.get(), None);
+    drop(b.enter().unwrap());
+    drop(gb); // does nothing
+    drop(b.enter().unwrap());
+    // A forgotten guard keeps its context entered, and alive, with no dangling state.
+    let d = Context::new();
+    std::mem::forget(d.enter().unwrap());
+    v.set(5);
+    drop(d);
+    assert_eq!(v.get(), Some(5));
+}
+
+#[test]
+fn a_guard_dropped_inside_a_borrow_keeps_the_lent_value() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    static G: ContextVar<Counted> = ContextVar::new("g");
+    let a = Context::new();
+    let guard = a.enter().unwrap();
+    G.set(Counted(7, drops.clone()));
+    let a2 = a.clone();
+    let counted = drops.clone();
+    G.with(move |lent| {
+        drop(guard);
+        // `a` is left: another thread enters it and replaces the lent value.
+        std::thread::spawn(move || {
+            a2.run(|| {
+                G.set(Counted(8, Arc::new(AtomicUsize::new(0))));
+            })
+            .unwrap();
+        })
+        .join()
+        .unwrap();
+        for _ in 0..if cfg!(miri) { 10 } else { 200 } {
+            local::flush_queue();
+            epoch::pin().flush();
+        }
+        assert_eq!(lent.unwrap().0, 7);
+        assert_eq!(counted.load(SeqCst), 0);
+    });
+    assert!(collect_until(|| drops.load(SeqCst) == 1));
+}
