@@ -581,7 +581,7 @@ pub(crate) fn enter(inner: &Inner) -> Result<*const Inner, ContextError> {
 /// Leaves `inner` (entered by [`enter`], which returned `prev`) and makes `prev` current again.
 pub(crate) fn exit(inner: &Inner, prev: *const Inner) {
     let (queued, guards) = FAST.with(|fast| {
-        if fast.guards.get() != 0 && fast.ctx.get() != inner as *const Inner {
+        if fast.guards.get() != 0 && !core::ptr::eq(fast.ctx.get(), inner) {
             // A guard made inside the run outlives it: its contexts are left with the run.
             let released = leave_guards_above(fast, inner);
             fast.ctx.set(prev);
@@ -673,7 +673,7 @@ fn settle_guards(fast: &Fast) -> Vec<Arc<Inner>> {
 fn leave_guards_above(fast: &Fast, run: &Inner) -> Vec<Arc<Inner>> {
     let mut released = Vec::new();
     let _ = OWNER.try_with(|owner| {
-        while fast.ctx.get() != run as *const Inner {
+        while !core::ptr::eq(fast.ctx.get(), run) {
             let mut guards = owner.guards.borrow_mut();
             let Some(top) = guards.last() else { break };
             if Arc::as_ptr(&top.inner) != fast.ctx.get() {
