@@ -179,9 +179,30 @@ fn set_token(c: &mut Criterion) {
     g.finish();
 }
 
+/// `set` then `reset` with its token: the row `benches/cpython_contextvars.py` prints as
+/// `set_reset/n` (CPython's `v.reset(v.set(1))`).
+fn set_reset(c: &mut Criterion) {
+    let mut g = c.benchmark_group("context/set_reset");
+    for n in [8usize, 64, 1_000] {
+        let (ctx, v) = filled(n);
+        ctx.run(|| {
+            let mut i = 0u64;
+            g.bench_with_input(BenchmarkId::new("loopkit", n), &n, |b, _| {
+                b.iter(|| {
+                    i += 1;
+                    let t = v[5].set(i);
+                    black_box(v[5].reset(&t)).unwrap();
+                })
+            });
+        })
+        .unwrap();
+    }
+    g.finish();
+}
+
 fn copy(c: &mut Criterion) {
     let mut g = c.benchmark_group("context/copy_context");
-    for n in [1usize, 1_000_000] {
+    for n in [1usize, 1_000, 1_000_000] {
         let (ctx, v) = filled(n);
         ctx.run(|| {
             g.bench_with_input(BenchmarkId::new("loopkit", n), &n, |b, _| {
@@ -273,6 +294,7 @@ criterion_group!(
     get_hit,
     get_miss,
     set_token,
+    set_reset,
     copy,
     run_enter_exit,
     foreign_get,

@@ -8,6 +8,7 @@ use crate::loom::Arc;
 use core::any::Any;
 use core::fmt;
 use core::future::Future;
+use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::pin::Pin;
 use core::task::{Context as TaskContext, Poll};
@@ -134,6 +135,45 @@ impl Context {
         Ok(f())
     }
 
+    /// Makes this context the calling thread's current context until the returned guard is
+    /// dropped (the guard form of [`run`](Context::run), for runtimes that cannot wrap a
+    /// closure, like `tracing`'s `Span::enter` or `opentelemetry`'s `attach`).
+    ///
+    /// Guards are meant to be dropped in the reverse order of their making. A guard dropped
+    /// early (while a guard made after it, or a `run` inside it, is current) leaves its context
+    /// when that context becomes current again; a guard made inside a `run` and kept past it is
+    /// left when the `run` returns (its drop then does nothing). A forgotten guard keeps its
+    /// context entered until the thread exits. None of these is unsafe; each is a logic error.
+    ///
+    /// # Errors
+    ///
+    /// [`ContextError::AlreadyEntered`] if a thread (this one or another) is running in this
+    /// context (or, on a thread whose context state is being destroyed, always).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopkit::context::{Context, ContextError, ContextVar};
+    /// static V: ContextVar<u8> = ContextVar::new("v");
+    /// let ctx = Context::new();
+    /// {
+    ///     let _guard = ctx.enter().unwrap();
+    ///     V.set(1);
+    ///     assert_eq!(V.get(), Some(1));
+    ///     assert_eq!(ctx.enter().unwrap_err(), ContextError::AlreadyEntered);
+    /// }
+    /// assert_eq!(V.get(), None);
+    /// assert_eq!(ctx.get(&V), Some(1));
+    /// ```
+    pub fn enter(&self) -> Result<EnterGuard<'_>, ContextError> {
+        let serial = local::enter_guard(&self.inner)?;
+        Ok(EnterGuard {
+            _ctx: self,
+            serial,
+            _not_send: PhantomData,
+        })
+    }
+
     /// Calls `f` with a reference to `var`'s value in this context, or `None` if it is not set
     /// here (the variable's default is not used). Safe from any thread, also while another
     /// thread runs in this context and sets variables: `f` sees one version.
@@ -154,12 +194,17 @@ impl Context {
         f: impl FnOnce(Option<&T>) -> R,
     ) -> R {
         let id = var.id();
-        self.inner.read(|map| {
-            let value = map.get(&id);
-            // SAFETY: values under `var`'s id are `Stored<T>` (see `ContextVar::with`); the
-            // map version, and so the value, lives until `read` returns.
-            f(value.map(|v| unsafe { value_ref::<T>(value_ptr(v)) }))
-        })
+        // A reference count on the value, taken under the pin: `f` runs unpinned, so a long `f`
+        // holds back no reclamation, and keeps alive only this value.
+        let value: Option<Value> = self.inner.read(|map| map.get(&id).cloned());
+        // SAFETY: values under `var`'s id are `Stored<T>` (see `ContextVar::with`); `value`
+        // holds a count on it until after `f` returns.
+        let r = f(value
+            .as_ref()
+            .map(|v| unsafe { value_ref::<T>(value_ptr(v)) }));
+        drop(value);
+        local::resume_dropped_panic();
+        r
     }
 
     /// `var`'s value in this context, or `None` if it is not set here (the variable's default
@@ -318,6 +363,119 @@ impl Context {
             ctx: self,
             future: ManuallyDrop::new(future),
         }
+    }
+}
+
+/// Two contexts are equal when they hold the same variables with the same values, as
+/// CPython's `Context.__eq__`; a context shares its map with its copies until one side sets, so
+/// comparing a context with an unchanged copy takes O(1).
+///
+/// Values are compared by identity: the same stored value (set once, and shared by copies and
+/// by a reset that restores it), since a variable's values need not be `PartialEq`. Setting an
+/// equal value again makes a different value: CPython's `==` compares such values with their
+/// `__eq__`, here they differ.
+///
+/// # Examples
+///
+/// ```
+/// use loopkit::context::{Context, ContextVar};
+/// static V: ContextVar<u32> = ContextVar::new("v");
+/// let a = Context::new();
+/// a.run(|| V.set(1)).unwrap();
+/// let b = a.copy();
+/// assert_eq!(a, b); // shared map
+/// b.run(|| {
+///     let t = V.set(2);
+///     V.reset(&t).unwrap();
+/// })
+/// .unwrap();
+/// assert_eq!(a, b); // the reset restored the same value
+/// b.run(|| V.set(1)).unwrap();
+/// assert_ne!(a, b); // an equal value set again is another value
+/// assert_eq!(Context::new(), Context::new());
+/// ```
+impl PartialEq for Context {
+    fn eq(&self, other: &Context) -> bool {
+        if self.ptr_eq(other) {
+            return true;
+        }
+        // Each map version is cloned under its pin (one reference count) and compared unpinned.
+        let (a, b) = (
+            self.inner.read(Clone::clone),
+            other.inner.read(Clone::clone),
+        );
+        a.ptr_eq(&b)
+            || (a.len() == b.len()
+                && a.iter()
+                    .all(|(id, v)| b.get(id).is_some_and(|w| value_ptr(v) == value_ptr(w))))
+    }
+}
+
+impl Eq for Context {}
+
+/// Wraps `future` so that every poll of it runs in a copy of the calling thread's current
+/// context, taken now: what a spawn site wants for a new task (asyncio gives each task a
+/// `copy_context()` made at its creation). The same as `copy_context().scope(future)`.
+///
+/// # Examples
+///
+/// ```
+/// use loopkit::context::{scope_copy, ContextVar};
+/// use std::future::Future;
+/// use std::pin::pin;
+/// use std::task::{Context as Cx, Poll, Waker};
+///
+/// static USER: ContextVar<&str> = ContextVar::new("user");
+/// let _t = USER.set("alice");
+/// // At the spawn site: the task starts with the spawner's values, and its sets stay its own.
+/// let task = scope_copy(async {
+///     let seen = USER.get();
+///     USER.set("bob");
+///     seen
+/// });
+/// let mut task = pin!(task);
+/// let mut cx = Cx::from_waker(Waker::noop());
+/// assert_eq!(task.as_mut().poll(&mut cx), Poll::Ready(Ok(Some("alice"))));
+/// assert_eq!(USER.get(), Some("alice"));
+/// ```
+pub fn scope_copy<F: Future>(future: F) -> InContext<F> {
+    copy_context().scope(future)
+}
+
+/// The guard of [`Context::enter`]: the context stays current on this thread until it drops.
+/// Not `Send`: it leaves the context on the thread that entered it.
+///
+/// # Examples
+///
+/// ```
+/// use loopkit::context::{Context, ContextVar};
+/// static V: ContextVar<u8> = ContextVar::new("v");
+/// let (a, b) = (Context::new(), Context::new());
+/// let ga = a.enter().unwrap();
+/// V.set(1);
+/// let gb = b.enter().unwrap();
+/// assert_eq!(V.get(), None);
+/// drop(gb);
+/// assert_eq!(V.get(), Some(1));
+/// drop(ga);
+/// assert_eq!(a.get(&V), Some(1));
+/// ```
+#[must_use = "the context is left when the guard drops"]
+pub struct EnterGuard<'a> {
+    _ctx: &'a Context,
+    serial: u64,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for EnterGuard<'_> {
+    fn drop(&mut self) {
+        local::exit_guard(self.serial);
+    }
+}
+
+impl fmt::Debug for EnterGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnterGuard").finish_non_exhaustive()
     }
 }
 

@@ -20,7 +20,7 @@
 //! load (pairs with that Release store), so a reader sees one whole version, never a freed one.
 
 use super::value::{empty_map, Map};
-use crate::loom::{AtomicBool, Ordering};
+use crate::loom::{AtomicBool, AtomicU64, Ordering};
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
 use std::cell::Cell;
 use std::sync::{Mutex, PoisonError};
@@ -67,6 +67,9 @@ pub(crate) struct Inner {
     entered: AtomicBool,
     /// The current map version (see the module docs).
     map: Atomic<Map>,
+    /// The number of versions published; read and written only by the thread that has entered
+    /// the context (a token's reset compares it to undo its own set in O(1)).
+    published: AtomicU64,
 }
 
 impl Inner {
@@ -77,6 +80,7 @@ impl Inner {
             id: fresh_context_id(),
             entered: AtomicBool::new(entered),
             map: Atomic::new(map),
+            published: AtomicU64::new(0),
         }
     }
 
@@ -136,6 +140,17 @@ impl Inner {
         unsafe { p.deref() }
     }
 
+    /// The number of versions published so far, from the owner thread.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread has entered `self`.
+    pub(crate) unsafe fn published(&self) -> u64 {
+        // Relaxed: only the entered thread writes it (the safety point); between owners the
+        // enter Acquire / exit Release pair orders it, as for `map` in `owner_map`.
+        self.published.load(Ordering::Relaxed)
+    }
+
     /// Publishes `map` as the current version and returns the replaced one, which the caller
     /// must hand to [`retire`](Self::retire) (now or once no reference into it is left).
     ///
@@ -150,6 +165,9 @@ impl Inner {
         // `read`. The swap's own load is the owner's (Relaxed would do; AcqRel costs nothing
         // more on a swap and keeps the pairing obvious).
         let old = self.map.swap(Owned::new(map), Ordering::AcqRel, guard);
+        // Relaxed, a load and a store (one writer): see `published`.
+        let n = self.published.load(Ordering::Relaxed);
+        self.published.store(n + 1, Ordering::Relaxed);
         Retired(old.as_raw())
     }
 }
@@ -160,6 +178,18 @@ impl Inner {
 pub(crate) struct Retired(*const Map);
 
 impl Retired {
+    /// The retired version.
+    ///
+    /// # Safety
+    ///
+    /// `self` is not destroyed while the reference is used (it is consumed by
+    /// [`destroy`](Self::destroy), so the borrow of `self` ends first).
+    pub(crate) unsafe fn map(&self) -> &Map {
+        // SAFETY: `self.0` came from `publish`, points to a live `Map` (made by `Owned::new`) and
+        // is freed only through `destroy`, which consumes `self`.
+        unsafe { &*self.0 }
+    }
+
     /// Hands the version to the epoch collector: freed once every thread pinned now unpins.
     ///
     /// # Safety

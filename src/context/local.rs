@@ -22,6 +22,17 @@ use std::cell::{Cell, RefCell};
 /// Number of read-cache slots (a power of two).
 pub(crate) const SLOTS: usize = 64;
 
+/// Nested `with` borrows recorded per thread (`Fast::borrowed`); a deeper one holds a reference
+/// count on its value instead. At most 32 (`Fast::kept` is a `u32` mask).
+const TRACKED: usize = 16;
+
+/// Replaced versions queued on a thread before one pin hands them all to the epoch.
+const RETIRE_BATCH: usize = 8;
+
+/// Versions handed to the epoch between two collections by this thread (the size of one
+/// `crossbeam-epoch` bag).
+const COLLECT_EVERY: usize = 64;
+
 #[derive(Clone, Copy)]
 struct Slot {
     /// Variable id; 0 (no variable has it) marks an empty slot.
@@ -48,8 +59,22 @@ pub(crate) struct Fast {
     version: Cell<u64>,
     /// Live `ContextVar::with` borrows on this thread.
     borrows: Cell<usize>,
-    /// Map versions wait in `Owner::retired` (replaced while a borrow was live).
-    pending: Cell<bool>,
+    /// Versions in `Owner::retired` (a copy of its length, readable without `Owner`'s
+    /// registration check).
+    queued: Cell<usize>,
+    /// Versions handed to the epoch since this thread last collected (see `flush`).
+    deferred: Cell<usize>,
+    /// Entries in `Owner::guards`.
+    guards: Cell<usize>,
+    /// The serial of the next guard entry.
+    serial: Cell<u64>,
+    /// `(variable id, value pointer)` of the live borrow at each depth (below `TRACKED`).
+    borrowed: [Cell<(u64, *const ())>; TRACKED],
+    /// Bit `d`: `Owner::kept` holds a count on the value the borrow at depth `d` lends.
+    kept: Cell<u32>,
+    /// The context made after `Owner` was destroyed (see `late_context`), from
+    /// `Arc::into_raw`; null if none.
+    late: Cell<*const Inner>,
     slots: [Cell<Slot>; SLOTS],
 }
 
@@ -59,7 +84,13 @@ impl Fast {
             ctx: Cell::new(ptr::null()),
             version: Cell::new(1),
             borrows: Cell::new(0),
-            pending: Cell::new(false),
+            queued: Cell::new(0),
+            deferred: Cell::new(0),
+            guards: Cell::new(0),
+            serial: Cell::new(0),
+            borrowed: [const { Cell::new((0, ptr::null())) }; TRACKED],
+            kept: Cell::new(0),
+            late: Cell::new(ptr::null()),
             slots: [const { Cell::new(EMPTY_SLOT) }; SLOTS],
         }
     }
@@ -114,80 +145,256 @@ impl Fast {
 struct Owner {
     /// The thread's own context, made when it first sets a variable outside any `run`.
     base: RefCell<Option<Arc<Inner>>>,
-    /// Map versions replaced while a `ContextVar::with` borrow was live on this thread; retired
-    /// when the last borrow ends.
+    /// Map versions replaced on this thread and not yet handed to the epoch (the retire queue;
+    /// see [`retire`]).
     retired: RefCell<Vec<Retired>>,
+    /// Reference counts on values that live `with` borrows lend, taken when the version
+    /// holding them was retired; `(borrow depth, value)`. Released when that borrow ends.
+    kept: RefCell<Vec<(usize, Value)>>,
+    /// Contexts entered with `Context::enter` on this thread, in entry order (see `enter_guard`).
+    guards: RefCell<Vec<GuardEntry>>,
+}
+
+/// A context entered by a guard: held alive here (not by the guard, which may be forgotten), with
+/// the context to return to, and whether its guard was dropped (it is left once it is current).
+struct GuardEntry {
+    inner: Arc<Inner>,
+    prev: *const Inner,
+    serial: u64,
+    dropped: bool,
 }
 
 impl Drop for Owner {
     fn drop(&mut self) {
+        // The queued versions go to the epoch first (a foreign reader may still read them).
         flush(self);
+        // No `with` borrow is live in a thread-local destructor that runs `Owner`'s.
+        let kept = core::mem::take(self.kept.get_mut());
+        let guards = core::mem::take(self.guards.get_mut());
         let base = self.base.get_mut().take();
-        if let Some(base) = base {
-            // Reads after this point (from other thread-local destructors) see no context.
-            let _ = FAST.try_with(|fast| {
-                if fast.ctx.get() == Arc::as_ptr(&base) {
-                    fast.ctx.set(ptr::null());
-                }
+        let _ = FAST.try_with(|fast| {
+            fast.kept.set(0);
+            drop(kept);
+            // Contexts whose guards were forgotten or outlive the thread's state: left, newest
+            // first, then released.
+            fast.guards.set(0);
+            for e in guards.iter().rev() {
+                fast.ctx.set(e.prev);
                 fast.bump();
-            });
-            drop(base);
+                e.inner.exit();
+            }
+            drop(guards);
+            if let Some(base) = base {
+                // Reads and sets after this point (from the values' destructors, or other
+                // thread-local destructors) see no context: a set makes a late context.
+                leave(fast, Arc::as_ptr(&base));
+                drop(base);
+            }
+            // A value dropped above may have set variables (in a late context), whose values
+            // may do the same when dropped: a bounded number of rounds.
+            for _ in 0..LATE_ROUNDS {
+                let late = fast.late.replace(ptr::null());
+                if late.is_null() {
+                    break;
+                }
+                leave(fast, late);
+                // SAFETY: `late` came from `Arc::into_raw` in `late_context`, and `fast.late`
+                // held that one count, now taken out of it.
+                drop(unsafe { Arc::from_raw(late) });
+            }
+        });
+        // A panic cannot leave a thread-local destructor; one raised by a value above is
+        // dropped.
+        super::value::discard_dropped_panic();
+    }
+}
+
+/// Contexts a thread-exit cleanup drops one after the other when dropping values sets variables
+/// again (see [`late_context`]); a context still made after that is leaked.
+const LATE_ROUNDS: usize = 8;
+
+/// Makes `p` no longer current (if it is) and invalidates the read cache.
+fn leave(fast: &Fast, p: *const Inner) {
+    if fast.ctx.get() == p {
+        fast.ctx.set(ptr::null());
+    }
+    fast.bump();
+}
+
+/// The context a thread uses once its `Owner` is destroyed (a set from a value's destructor
+/// run by `Owner::drop`, or from another thread-local destructor): made on demand and held by
+/// `Fast::late`. `Owner::drop` drops it (and the ones made while dropping it, up to
+/// `LATE_ROUNDS`); one made after that lives until the process ends.
+#[cold]
+fn late_context(fast: &Fast) -> *const Inner {
+    let p = fast.late.get();
+    if !p.is_null() {
+        return p;
+    }
+    let p = Arc::into_raw(Arc::new(Inner::new(super::value::empty_map(), true)));
+    fast.late.set(p);
+    p
+}
+
+/// Hands every queued version to the epoch, under one pin.
+fn flush(owner: &Owner) {
+    if owner.retired.borrow().is_empty() {
+        return;
+    }
+    // `pin` may run other garbage's destructors (user code, from any thread's earlier
+    // retirements): every state of this thread is final here, a nested set/reset/run from such
+    // a destructor queues and flushes on its own (its pin is nested and collects nothing), and a
+    // value's destructor never unwinds (`Stored::drop`). If foreign garbage panics, the queue is
+    // intact and drained at the next flush.
+    let guard = epoch::pin();
+    loop {
+        // The version is popped only to be handed off at once: nothing runs in between.
+        let Some(r) = owner.retired.borrow_mut().pop() else {
+            break;
+        };
+        let _ = FAST.try_with(|fast| {
+            fast.queued.set(fast.queued.get().saturating_sub(1));
+            fast.deferred.set(fast.deferred.get() + 1);
+        });
+        // SAFETY: the version was replaced (it is no longer any context's current map), the
+        // read cache slots pointing into it were invalidated by the bump that followed its
+        // publish, and every value a live `with` borrow lends from it holds a reference count
+        // of its own (`keep_borrowed`).
+        unsafe { r.destroy(&guard) };
+    }
+    // The collector frees a bounded number of bags per collection, and a thread collects once
+    // per 128 pins; one pin per batch would let garbage outgrow collection. So collect once per
+    // bag's worth of versions handed off (user code may run here too: the queue is empty and
+    // every state final).
+    let full = FAST.try_with(|fast| {
+        let full = fast.deferred.get() >= COLLECT_EVERY;
+        if full {
+            fast.deferred.set(0);
+        }
+        full
+    });
+    if matches!(full, Ok(true)) {
+        guard.flush();
+    }
+}
+
+/// Takes a reference count on each value a live `with` borrow lends from `map` (a version being
+/// retired), so that only the borrowed values outlive the version, not the version itself.
+#[cold]
+fn keep_borrowed(fast: &Fast, owner: &Owner, map: &Map) {
+    let depth = fast.borrows.get().min(TRACKED);
+    for d in 0..depth {
+        if fast.kept.get() & (1 << d) != 0 {
+            continue;
+        }
+        let (id, p) = fast.borrowed[d].get();
+        if p.is_null() {
+            continue;
+        }
+        if let Some(v) = map.get(&VarId(id)) {
+            if value_ptr(v) == p {
+                owner.kept.borrow_mut().push((d, v.clone()));
+                fast.kept.set(fast.kept.get() | 1 << d);
+            }
         }
     }
 }
 
-fn flush(owner: &Owner) {
-    let retired = core::mem::take(&mut *owner.retired.borrow_mut());
-    if retired.is_empty() {
-        return;
-    }
-    let guard = epoch::pin();
-    for r in retired {
-        // SAFETY: versions are queued only while a borrow was live; the last borrow has ended
-        // (or the thread is exiting), so no reference of this thread points into them.
-        unsafe { r.destroy(&guard) };
-    }
+/// Releases the counts `keep_borrowed` took for borrows at `depth` and deeper (they ended).
+#[cold]
+fn release_kept(fast: &Fast, depth: usize) {
+    fast.kept.set(fast.kept.get() & ((1 << depth) - 1));
+    let released: Vec<(usize, Value)> = OWNER
+        .try_with(|owner| {
+            let mut kept = owner.kept.borrow_mut();
+            let (gone, stay) = core::mem::take(&mut *kept)
+                .into_iter()
+                .partition(|(d, _)| *d >= depth);
+            *kept = stay;
+            gone
+        })
+        .unwrap_or_default();
+    // The borrows are over and every state is final: the values' destructors may do anything.
+    drop(released);
+    super::value::resume_dropped_panic();
 }
 
 #[cfg(not(loopkit_loom))]
 crate::loom::thread_local! {
     static FAST: Fast = const { Fast::new() };
     static OWNER: Owner = const {
-        Owner { base: RefCell::new(None), retired: RefCell::new(Vec::new()) }
+        Owner {
+            base: RefCell::new(None),
+            retired: RefCell::new(Vec::new()),
+            kept: RefCell::new(Vec::new()),
+            guards: RefCell::new(Vec::new()),
+        }
     };
 }
 #[cfg(loopkit_loom)]
 crate::loom::thread_local! {
     static FAST: Fast = Fast::new();
-    static OWNER: Owner = Owner { base: RefCell::new(None), retired: RefCell::new(Vec::new()) };
+    static OWNER: Owner = Owner {
+        base: RefCell::new(None),
+        retired: RefCell::new(Vec::new()),
+        kept: RefCell::new(Vec::new()),
+        guards: RefCell::new(Vec::new()),
+    };
 }
 
-/// Ends one `with` borrow; retires what waited for it when it was the last.
-/// Restores the depth it saw (rather than decrementing: one dependent load-store less per read).
+/// Ends one `with` borrow. Restores the depth it saw (rather than decrementing: one dependent
+/// load-store less per read), then releases what was kept for it.
 struct Borrow<'a>(&'a Fast, usize);
 
 impl Drop for Borrow<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.0.borrows.set(self.1);
-        if self.1 == 0 && self.0.pending.get() {
-            self.0.pending.set(false);
-            let _ = OWNER.try_with(flush);
+        let (fast, depth) = (self.0, self.1);
+        fast.borrows.set(depth);
+        if depth < TRACKED && fast.kept.get() >> depth != 0 {
+            release_kept(fast, depth);
         }
     }
 }
 
 /// Calls `f` with the value pointer of `id` in the current context (null: not set). The pointer
-/// stays valid until `f` returns, whatever `f` does on this thread.
+/// stays valid until `f` returns, whatever `f` does on this thread: the borrow is recorded in
+/// `Fast::borrowed`, and a set that retires the version holding the value first takes a
+/// reference count on the value (`keep_borrowed`); past `TRACKED` nested borrows, the count is
+/// taken now.
 #[inline]
 pub(crate) fn with_value<R>(id: VarId, f: impl FnOnce(*const ()) -> R) -> R {
     FAST.with(|fast| {
         let p = fast.lookup(id);
         let depth = fast.borrows.get();
+        // Dropped after `_borrow` (declared first): the borrow is over when it releases.
+        let _held: Option<Value> = match fast.borrowed.get(depth) {
+            Some(slot) => {
+                slot.set((id.0, p));
+                None
+            }
+            None => hold(fast, id, p),
+        };
         fast.borrows.set(depth + 1);
         let _borrow = Borrow(fast, depth);
         f(p)
     })
+}
+
+/// A reference count on the value `p` of `id` in the current context (a borrow too deep to
+/// track).
+#[cold]
+fn hold(fast: &Fast, id: VarId, p: *const ()) -> Option<Value> {
+    if p.is_null() {
+        return None;
+    }
+    let ctx = fast.ctx.get();
+    // `p` is not null, so it came from the current context's map (`Fast::lookup`).
+    // SAFETY: see `Fast::miss`; the reference is dropped before this function returns.
+    let map = unsafe { (*ctx).owner_map() };
+    let v = map.get(&id).cloned();
+    debug_assert_eq!(v.as_ref().map(value_ptr), Some(p));
+    v
 }
 
 /// The current context, made (as the thread's base context) if there is none yet.
@@ -197,10 +404,11 @@ fn current(fast: &Fast) -> &Inner {
         ctx = OWNER
             .try_with(|owner| {
                 let mut base = owner.base.borrow_mut();
-                let base = base.get_or_insert_with(|| Arc::new(Inner::new(super::value::empty_map(), true)));
+                let base = base
+                    .get_or_insert_with(|| Arc::new(Inner::new(super::value::empty_map(), true)));
                 Arc::as_ptr(base)
             })
-            .expect("loopkit::context: a variable was set while this thread's locals were being destroyed");
+            .unwrap_or_else(|_| late_context(fast));
         fast.ctx.set(ctx);
     }
     // SAFETY: `ctx` is the entered context (see `Fast::miss`), alive for the borrow of `fast`
@@ -208,10 +416,25 @@ fn current(fast: &Fast) -> &Inner {
     unsafe { &*ctx }
 }
 
+/// What a set's token needs to undo that set in O(1): the version the set replaced, and the
+/// context's publish count just after the set.
+pub(crate) struct Undo {
+    prev: Map,
+    published: u64,
+}
+
 /// Sets (`Some`) or removes (`None`) `id` in the current context. Returns the current context's
-/// id and the previous value.
-pub(crate) fn replace(id: VarId, value: Option<Value>) -> (u64, Option<Value>) {
-    FAST.with(|fast| {
+/// id, the previous value, and (when `undo`) what a reset needs to undo this change in O(1).
+///
+/// The thread's state (the context's published version, the thread's version, the read cache)
+/// is final before anything that can run user code: the replaced version is queued, and the
+/// queue is drained (`drain`) last, where a value's destructor may re-enter the API.
+pub(crate) fn replace(
+    id: VarId,
+    value: Option<Value>,
+    undo: bool,
+) -> (u64, Option<Value>, Option<Undo>) {
+    let out = FAST.with(|fast| {
         let ctx = current(fast);
         // SAFETY: this thread has entered `ctx`; the reference is dropped before `publish`.
         let map = unsafe { ctx.owner_map() };
@@ -221,32 +444,105 @@ pub(crate) fn replace(id: VarId, value: Option<Value>) -> (u64, Option<Value>) {
             Some(v) => map.insert_with(id, v, Arc::ptr_eq),
             None => map.remove(&id),
         };
-        if !new.ptr_eq(map) {
+        // An unchanged map is the current version itself: dropping `new` releases one count on
+        // its root, which the current version still holds (no value is dropped).
+        let (retired, undo) = if new.ptr_eq(map) {
+            (None, None)
+        } else {
+            let prev = undo.then(|| map.clone());
             // SAFETY: this thread has entered `ctx`.
             let retired = unsafe { ctx.publish(new) };
-            retire(fast, retired);
-        }
+            // SAFETY: as above.
+            let published = unsafe { ctx.published() };
+            (Some(retired), prev.map(|prev| Undo { prev, published }))
+        };
         fast.bump();
         fast.fill(id, new_ptr);
-        (ctx.id, old)
-    })
+        if let Some(r) = retired {
+            retire(fast, r);
+        }
+        (ctx.id, old, undo)
+    });
+    drain();
+    out
 }
 
+/// Undoes the set that made `undo` if nothing was published in the current context since
+/// (the usual `set` .. `reset` pair): publishes the version that set replaced, and points the
+/// cache at `old` (the value before the set, null: not set). Gives `undo` back otherwise; the
+/// caller then resets with a trie operation, and drops `undo` after it (dropping a version may
+/// drop values).
+///
+/// The caller has checked that the current context is the one the set happened in.
+pub(crate) fn undo(id: VarId, undo: Undo, old: *const ()) -> Result<(), Undo> {
+    FAST.with(|fast| {
+        let ctx = current(fast);
+        // SAFETY: this thread has entered `ctx`.
+        if unsafe { ctx.published() } != undo.published {
+            return Err(undo);
+        }
+        // Nothing was published since the set: the current version is the one it made, which
+        // differs from `undo.prev` only in `id`, whose value in `prev` is `old`.
+        // SAFETY: this thread has entered `ctx`.
+        let retired = unsafe { ctx.publish(undo.prev) };
+        fast.bump();
+        fast.fill(id, old);
+        retire(fast, retired);
+        Ok(())
+    })?;
+    drain();
+    Ok(())
+}
+
+/// Queues a replaced version (no user code runs here). A value a live `with` borrow lends from
+/// it gets a reference count of its own first.
 fn retire(fast: &Fast, retired: Retired) {
-    if fast.borrows.get() == 0 {
-        let guard = epoch::pin();
-        // SAFETY: no `with` borrow is live on this thread, and the cache slots that point into
-        // the version were invalidated by the version bump that follows before any read.
-        unsafe { retired.destroy(&guard) };
-    } else {
-        // A `with` closure on this thread may hold a reference into it: keep it until the last
-        // borrow ends (`Borrow::drop` flushes). If `OWNER` is already destroyed (the borrow is
-        // on a thread-local destructor's stack), the version leaks: freeing it could pull the
-        // value from under the borrow.
-        let _ = OWNER.try_with(|owner| owner.retired.borrow_mut().push(retired));
-        fast.pending.set(true);
+    let mut item = Some(retired);
+    let _ = OWNER.try_with(|owner| {
+        if let Some(r) = item.take() {
+            if fast.borrows.get() != 0 {
+                // SAFETY: `r` is not destroyed yet (it is queued below).
+                keep_borrowed(fast, owner, unsafe { r.map() });
+            }
+            owner.retired.borrow_mut().push(r);
+            fast.queued.set(fast.queued.get() + 1);
+        }
+    });
+    if let Some(r) = item {
+        // The thread's locals are being destroyed.
+        if fast.borrows.get() == 0 {
+            let guard = epoch::pin();
+            // SAFETY: as in `flush`; no borrow is live.
+            unsafe { r.destroy(&guard) };
+        }
+        // Else a borrow on a thread-local destructor's stack may lend from it: it leaks.
     }
 }
+
+/// Hands the queued versions to the epoch once `RETIRE_BATCH` have gathered, then resumes a
+/// panic a value's destructor raised meanwhile on this thread.
+fn drain() {
+    if FAST.with(|fast| fast.queued.get()) >= RETIRE_BATCH {
+        let _ = OWNER.try_with(flush);
+    }
+    super::value::resume_dropped_panic();
+}
+
+/// Hands this thread's queued versions to the epoch now (tests that count drops).
+#[cfg(test)]
+pub(crate) fn flush_queue() {
+    let _ = OWNER.try_with(flush);
+}
+
+/// Hands every queued version to the epoch (when the thread leaves a context: a thread that
+/// goes idle keeps nothing queued). A panic a value's destructor raises meanwhile waits for the
+/// thread's next set, reset or read (`run` reports only its own closure's panics).
+#[cold]
+fn drain_all() {
+    let _ = OWNER.try_with(flush);
+}
+
+pub(crate) use super::value::resume_dropped_panic;
 
 /// The id of the current context (`None` if the thread has made none yet).
 pub(crate) fn current_id() -> Option<u64> {
@@ -284,9 +580,124 @@ pub(crate) fn enter(inner: &Inner) -> Result<*const Inner, ContextError> {
 
 /// Leaves `inner` (entered by [`enter`], which returned `prev`) and makes `prev` current again.
 pub(crate) fn exit(inner: &Inner, prev: *const Inner) {
-    FAST.with(|fast| {
+    let (queued, guards) = FAST.with(|fast| {
+        if fast.guards.get() != 0 && !core::ptr::eq(fast.ctx.get(), inner) {
+            // A guard made inside the run outlives it: its contexts are left with the run.
+            let released = leave_guards_above(fast, inner);
+            fast.ctx.set(prev);
+            fast.bump();
+            return (fast.queued.get(), released);
+        }
         fast.ctx.set(prev);
         fast.bump();
+        (fast.queued.get(), Vec::new())
     });
+    inner.exit();
+    if !guards.is_empty() || FAST.with(|fast| fast.guards.get()) != 0 {
+        // Guards dropped while this run was on top of them may be left now.
+        let released = FAST.with(settle_guards);
+        // The state is final: dropping the contexts may drop values.
+        drop((guards, released));
+    }
+    // The state is final: the queue may run user code now.
+    if queued != 0 {
+        drain_all();
+    }
+}
+
+/// Enters `inner` for a `Context::enter` guard; returns the entry's serial for
+/// [`exit_guard`].
+pub(crate) fn enter_guard(inner: &Arc<Inner>) -> Result<u64, ContextError> {
+    if !inner.try_enter() {
+        return Err(ContextError::AlreadyEntered);
+    }
+    let entered = OWNER.try_with(|owner| {
+        FAST.with(|fast| {
+            let serial = fast.serial.get();
+            fast.serial.set(serial + 1);
+            let prev = fast.ctx.replace(Arc::as_ptr(inner));
+            fast.bump();
+            owner.guards.borrow_mut().push(GuardEntry {
+                inner: inner.clone(),
+                prev,
+                serial,
+                dropped: false,
+            });
+            fast.guards.set(fast.guards.get() + 1);
+            serial
+        })
+    });
+    entered.map_err(|_| {
+        // The thread's state is being destroyed: nothing can hold the context entered.
+        inner.exit();
+        ContextError::AlreadyEntered
+    })
+}
+
+/// Ends the guard entry `serial`: its context is left now if it is current, else when it
+/// becomes current (the guards made after it are dropped, the runs inside it return).
+pub(crate) fn exit_guard(serial: u64) {
+    let released = OWNER.try_with(|owner| {
+        let mut guards = owner.guards.borrow_mut();
+        if let Some(e) = guards.iter_mut().find(|e| e.serial == serial) {
+            e.dropped = true;
+        }
+        drop(guards);
+        FAST.with(settle_guards)
+    });
+    // The state is final: dropping a context may drop values.
+    drop(released);
+}
+
+/// Leaves the dropped guard entries that are current, newest first; returns their contexts to
+/// be released by the caller once the state is final.
+fn settle_guards(fast: &Fast) -> Vec<Arc<Inner>> {
+    let mut released = Vec::new();
+    let _ = OWNER.try_with(|owner| loop {
+        let mut guards = owner.guards.borrow_mut();
+        let Some(top) = guards.last() else { break };
+        if !(top.dropped && Arc::as_ptr(&top.inner) == fast.ctx.get()) {
+            break;
+        }
+        let Some(e) = guards.pop() else { break };
+        drop(guards);
+        fast.guards.set(fast.guards.get() - 1);
+        leave_entered(fast, owner, &e.inner, e.prev);
+        released.push(e.inner);
+    });
+    released
+}
+
+/// Leaves the guard entries above `run`'s context (current, entered by guards inside the run).
+#[cold]
+fn leave_guards_above(fast: &Fast, run: &Inner) -> Vec<Arc<Inner>> {
+    let mut released = Vec::new();
+    let _ = OWNER.try_with(|owner| {
+        while !core::ptr::eq(fast.ctx.get(), run) {
+            let mut guards = owner.guards.borrow_mut();
+            let Some(top) = guards.last() else { break };
+            if Arc::as_ptr(&top.inner) != fast.ctx.get() {
+                break;
+            }
+            let Some(e) = guards.pop() else { break };
+            drop(guards);
+            fast.guards.set(fast.guards.get() - 1);
+            leave_entered(fast, owner, &e.inner, e.prev);
+            released.push(e.inner);
+        }
+    });
+    released
+}
+
+/// Makes `prev` current instead of `inner` (a guard's context) and marks `inner` not entered. A
+/// value a live `with` borrow lends from `inner` gets a count of its own first: once left,
+/// another thread may enter `inner` and replace its version.
+fn leave_entered(fast: &Fast, owner: &Owner, inner: &Inner, prev: *const Inner) {
+    if fast.borrows.get() != 0 {
+        // SAFETY: this thread has entered `inner`; the reference is used only in this call.
+        keep_borrowed(fast, owner, unsafe { inner.owner_map() });
+    }
+    fast.ctx.set(prev);
+    fast.bump();
     inner.exit();
 }

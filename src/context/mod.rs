@@ -72,7 +72,7 @@ mod loom_models;
 #[cfg(test)]
 mod tests;
 
-pub use ctx::{copy_context, Context, Entry, InContext, Iter};
+pub use ctx::{copy_context, scope_copy, Context, EnterGuard, Entry, InContext, Iter};
 pub use var::{ContextVar, ScopedToken, Token};
 
 use core::fmt;

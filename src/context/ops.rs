@@ -7,6 +7,15 @@
 //! `get`, `contains`, `len`, `iter`) equals its model map. Tokens are checked against the
 //! model's record of them: the error each reset must give, in CPython's order, or the value it
 //! restores.
+//!
+//! Stored values carry a destructor action, picked by the value: set (or set and reset) a side
+//! variable, run a fresh context, read and compare the thread's and a foreign view, or panic.
+//! The epoch runs those destructors at unplanned points (inside a later set's pin, a read's pin,
+//! a token's drop), so they act only on the thread running the model and only on the side
+//! variable, which the model does not track; after every step the model checks that the
+//! thread's read of the side variable equals a foreign read of the current context. A panic
+//! from a value's destructor surfaces from a later set, reset or read (`DropPanic`); the model
+//! knows each such operation's effect and applies it.
 
 use super::{copy_context, Context, ContextError, ContextVar, Token};
 use std::collections::HashMap;
@@ -71,13 +80,127 @@ fn decode_level(it: &mut dyn Iterator<Item = u8>, depth: u32, max: usize) -> Vec
     ops
 }
 
+/// The destructor action of a stored value, picked by its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Act {
+    Nothing,
+    /// Set the side variable (the token dropped: the set stays).
+    Set,
+    /// Set the side variable and reset it.
+    SetReset,
+    /// Run a fresh context and read inside it.
+    Run,
+    /// Compare the thread's read of the side variable with a foreign read.
+    Read,
+    /// Panic (not in the fuzz build: libFuzzer aborts on any panic).
+    Panic,
+}
+
+impl Act {
+    fn of(n: u32) -> Act {
+        match n % 8 {
+            0 => Act::Set,
+            1 => Act::SetReset,
+            2 => Act::Run,
+            3 => Act::Read,
+            4 if !cfg!(loopkit_fuzz) => Act::Panic,
+            _ => Act::Nothing,
+        }
+    }
+}
+
+/// The variable that destructors set; not part of the model.
+static SIDE: ContextVar<u32> = ContextVar::new("side");
+
+/// A stored value: its number, and what its destructor does on `home`.
+#[derive(Debug)]
+pub struct Val {
+    n: u32,
+    act: Act,
+    home: std::thread::ThreadId,
+}
+
+impl Clone for Val {
+    fn clone(&self) -> Val {
+        // A clone (from `get`) does nothing when dropped.
+        Val {
+            act: Act::Nothing,
+            ..*self
+        }
+    }
+}
+
+/// The payload of a value destructor's planned panic.
+struct DropPanic;
+
+/// Calls `f`; a panic that a value's destructor raised (and that surfaced here) gives `None`.
+fn absorb<R>(f: impl FnOnce() -> R) -> Option<R> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => Some(r),
+        Err(p) if p.is::<DropPanic>() => None,
+        Err(p) => std::panic::resume_unwind(p),
+    }
+}
+
+/// Reads `f` until it gives a value (absorbing surfaced destructor panics).
+fn read<R>(mut f: impl FnMut() -> R) -> R {
+    loop {
+        if let Some(r) = absorb(&mut f) {
+            return r;
+        }
+    }
+}
+
+/// The thread's read of the side variable and a foreign read of the current context agree. Each
+/// foreign read pins, and a pin may run a destructor that sets the side variable: read until two
+/// foreign reads around the thread's read agree.
+fn side_consistent() {
+    for _ in 0..100 {
+        let before = read(|| copy_context().get(&SIDE));
+        let mine = read(|| SIDE.get());
+        let after = read(|| copy_context().get(&SIDE));
+        if before == after {
+            assert_eq!(mine, after, "the thread's read of the side variable");
+            return;
+        }
+    }
+    panic!("the side variable kept changing");
+}
+
+impl Drop for Val {
+    fn drop(&mut self) {
+        if std::thread::current().id() != self.home {
+            return;
+        }
+        match self.act {
+            Act::Nothing => {}
+            Act::Set => drop(SIDE.set(self.n)),
+            Act::SetReset => {
+                let t = SIDE.set(self.n);
+                SIDE.reset(&t).expect("reset in the context of the set");
+            }
+            Act::Run => {
+                let inner = Context::new();
+                let got = inner.run(|| {
+                    let _t = SIDE.set(self.n);
+                    SIDE.get()
+                });
+                assert_eq!(got, Ok(Some(self.n)));
+            }
+            Act::Read => side_consistent(),
+            // `resume_unwind`: no panic hook output for a planned panic.
+            Act::Panic => std::panic::resume_unwind(Box::new(DropPanic)),
+        }
+    }
+}
+
 /// The payload of the planned panic in `RunPanic` (`resume_unwind` skips the panic hook, so
 /// the planned panics print nothing; a failed assertion inside is told apart by its payload).
 struct TestPanic;
 
 /// The model's record of a token.
 struct TokenModel<'v> {
-    token: Token<'v, u32>,
+    token: Token<'v, Val>,
     var: usize,
     ctx: usize,
     old: Option<u32>,
@@ -85,7 +208,7 @@ struct TokenModel<'v> {
 }
 
 struct World<'v> {
-    vars: &'v [ContextVar<u32>],
+    vars: &'v [ContextVar<Val>],
     /// Every context made, with its model map.
     pool: Vec<(Context, HashMap<usize, u32>)>,
     /// Pool indices of the entered contexts; the last is current.
@@ -104,23 +227,35 @@ impl<'v> World<'v> {
     fn check(&self) {
         let model = &self.pool[self.cur()].1;
         for (i, var) in self.vars.iter().enumerate() {
-            assert_eq!(var.get(), model.get(&i).copied(), "get var {i}");
-            assert_eq!(var.is_set(), model.contains_key(&i), "is_set var {i}");
+            assert_eq!(read(|| n(var.get())), model.get(&i).copied(), "get var {i}");
+            assert_eq!(
+                read(|| var.is_set()),
+                model.contains_key(&i),
+                "is_set var {i}"
+            );
         }
+        side_consistent();
         for (k, (ctx, model)) in self.pool.iter().enumerate() {
-            assert_eq!(ctx.len(), model.len(), "len of context {k}");
+            // The side variable may be set in any context (by a destructor); the exact count
+            // of the model's variables is checked on one version by `iter` below.
+            let len = ctx.len();
+            assert!(
+                len == model.len() || len == model.len() + 1,
+                "len of context {k}"
+            );
             for (i, var) in self.vars.iter().enumerate() {
-                assert_eq!(ctx.get(var), model.get(&i).copied(), "context {k} var {i}");
+                let got = read(|| n(ctx.get(var)));
+                assert_eq!(got, model.get(&i).copied(), "context {k} var {i}");
                 assert_eq!(ctx.contains(var), model.contains_key(&i));
             }
             let mut n = 0;
-            for e in ctx.iter() {
+            for e in ctx.iter().filter(|e| !e.is(&SIDE)) {
                 let i = self
                     .vars
                     .iter()
                     .position(|v| e.is(v))
                     .expect("a known variable");
-                assert_eq!(e.get(&self.vars[i]).copied(), model.get(&i).copied());
+                assert_eq!(e.get(&self.vars[i]).map(|v| v.n), model.get(&i).copied());
                 n += 1;
             }
             assert_eq!(n, model.len(), "iter of context {k}");
@@ -171,8 +306,16 @@ impl<'v> World<'v> {
             Op::Set(var, value) => {
                 let var = usize::from(*var) % VARS;
                 let old = self.pool[cur].1.insert(var, *value);
-                let token = self.vars[var].set(*value);
-                assert_eq!(token.old_value().copied(), old, "token old value");
+                let val = Val {
+                    n: *value,
+                    act: Act::of(*value),
+                    home: std::thread::current().id(),
+                };
+                // A destructor's panic surfacing from the set: the set is done, the token lost.
+                let Some(token) = absorb(|| self.vars[var].set(val)) else {
+                    return;
+                };
+                assert_eq!(token.old_value().map(|v| v.n), old, "token old value");
                 self.tokens.push(TokenModel {
                     token,
                     var,
@@ -197,7 +340,9 @@ impl<'v> World<'v> {
                 } else {
                     Ok(())
                 };
-                assert_eq!(self.vars[var].reset(&t.token), expect, "reset");
+                // A destructor's panic surfacing from the reset: the reset is done.
+                let got = absorb(|| self.vars[var].reset(&t.token)).unwrap_or(Ok(()));
+                assert_eq!(got, expect, "reset");
                 assert_eq!(t.token.is_used(), t.used || expect.is_ok());
                 if expect.is_ok() {
                     t.used = true;
@@ -211,7 +356,7 @@ impl<'v> World<'v> {
             Op::Get(var) => {
                 let var = usize::from(*var) % VARS;
                 let want = self.pool[cur].1.get(&var).copied();
-                assert_eq!(self.vars[var].with(|v| v.copied()), want);
+                assert_eq!(read(|| self.vars[var].with(|v| v.map(|v| v.n))), want);
             }
             Op::Copy => {
                 let model = self.pool[cur].1.clone();
@@ -236,10 +381,14 @@ impl<'v> World<'v> {
     }
 }
 
+fn n(v: Option<Val>) -> Option<u32> {
+    v.map(|v| v.n)
+}
+
 /// Applies `ops` to real contexts and to the model, asserting agreement after every step. The
 /// ops run inside a fresh root context, so the calling thread's own context is not touched.
 pub fn run(ops: &[Op]) {
-    let vars: Vec<ContextVar<u32>> = (0..VARS).map(|_| ContextVar::new("v")).collect();
+    let vars: Vec<ContextVar<Val>> = (0..VARS).map(|_| ContextVar::new("v")).collect();
     let root = Context::new();
     let mut world = World {
         vars: &vars,
@@ -255,9 +404,13 @@ pub fn run(ops: &[Op]) {
         world.stack.pop();
     })
     .expect("the root context is fresh");
+    // The tokens hold values too; a destructor's panic may surface from their drop.
+    let World { pool, tokens, .. } = world;
+    let _ = absorb(move || drop(tokens));
+    let _ = absorb(move || drop(pool));
     // The caller's context is untouched.
     for var in &vars {
-        assert_eq!(var.get(), None);
+        assert!(var.get().is_none());
         assert!(!before.contains(var));
     }
 }

@@ -5,6 +5,9 @@ use crate::loom::Arc;
 use core::any::Any;
 use core::fmt;
 use core::hash::{BuildHasher, Hasher};
+use core::mem::ManuallyDrop;
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Mutex, PoisonError};
 
 /// A variable's key: unique for the life of the process, never reused (a dropped variable's id
@@ -55,9 +58,86 @@ impl fmt::Debug for Name {
 }
 
 /// One value set in a context: the value and the name of the variable that set it.
+///
+/// Its `Drop` never unwinds: a panic from `T`'s destructor is caught and kept for this thread
+/// (see [`resume_dropped_panic`]), so a map, an epoch bag or a retire queue that drops many
+/// values drops every one of them, whatever one of them does.
 pub(crate) struct Stored<T> {
     pub(crate) name: Name,
-    pub(crate) value: T,
+    pub(crate) value: ManuallyDrop<T>,
+}
+
+impl<T> Stored<T> {
+    pub(crate) fn new(name: Name, value: T) -> Stored<T> {
+        Stored {
+            name,
+            value: ManuallyDrop::new(value),
+        }
+    }
+}
+
+impl<T> Drop for Stored<T> {
+    fn drop(&mut self) {
+        if !core::mem::needs_drop::<T>() {
+            return;
+        }
+        let value = &mut self.value;
+        // `value` is not used after this call whatever happens (`AssertUnwindSafe`).
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: the value is dropped exactly once, here (this is `Stored`'s destructor).
+            unsafe { ManuallyDrop::drop(value) }
+        }));
+        if let Err(payload) = r {
+            keep_dropped_panic(payload);
+        }
+    }
+}
+
+#[cfg(not(loopkit_loom))]
+crate::loom::thread_local! {
+    /// The first panic caught from a value's destructor on this thread, not yet resumed.
+    static DROP_PANIC: Cell<Option<Box<dyn Any + Send>>> = const { Cell::new(None) };
+}
+#[cfg(loopkit_loom)]
+crate::loom::thread_local! {
+    static DROP_PANIC: Cell<Option<Box<dyn Any + Send>>> = Cell::new(None);
+}
+
+/// Keeps `payload` until [`resume_dropped_panic`]; a second one while the first waits is
+/// dropped (as a `Vec` whose elements panic twice would abort, this keeps one). When the thread's
+/// locals are gone the payload is dropped.
+fn keep_dropped_panic(payload: Box<dyn Any + Send>) {
+    let rest = DROP_PANIC.try_with(|slot| {
+        let first = slot.take();
+        let (keep, rest) = match first {
+            Some(first) => (first, Some(payload)),
+            None => (payload, None),
+        };
+        slot.set(Some(keep));
+        rest
+    });
+    // A payload's own destructor is user code too; it runs with every structure consistent.
+    drop(rest);
+}
+
+/// Drops a kept panic without resuming it (where a panic cannot propagate: a thread-local
+/// destructor).
+pub(crate) fn discard_dropped_panic() {
+    let payload = DROP_PANIC.try_with(Cell::take).ok().flatten();
+    // A payload whose own destructor panics would abort here as anywhere in a destructor.
+    drop(payload);
+}
+
+/// Resumes the panic a value's destructor raised on this thread (in a set, a reset, an epoch
+/// collection, a context's drop), once the operation that dropped it has finished its work.
+/// Does nothing while the thread is already unwinding (the panic then waits for the next call).
+pub(crate) fn resume_dropped_panic() {
+    if std::thread::panicking() {
+        return;
+    }
+    if let Ok(Some(payload)) = DROP_PANIC.try_with(Cell::take) {
+        std::panic::resume_unwind(payload);
+    }
 }
 
 /// The type-erased view of a [`Stored<T>`].
@@ -71,7 +151,7 @@ impl<T: Send + Sync + 'static> Erased for Stored<T> {
         self.name.as_str()
     }
     fn value_any(&self) -> &(dyn Any + Send + Sync) {
-        &self.value
+        &*self.value
     }
 }
 

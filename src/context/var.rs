@@ -1,7 +1,7 @@
 //! [`ContextVar`], [`Token`] and [`ScopedToken`].
 
 use super::local;
-use super::value::{erase, value_ref, Name, Stored, Value, VarId};
+use super::value::{erase, value_ptr, value_ref, Name, Stored, Value, VarId};
 use super::ContextError;
 use core::fmt;
 use std::cell::Cell;
@@ -245,9 +245,32 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// The change is seen by this thread's reads in this context, and by other threads reading
     /// the context (e.g. [`Context::get`](super::Context::get)); no other context changes.
     ///
+    /// # When the replaced value is dropped, and by which thread
+    ///
+    /// The value this set replaces stays alive while anything can still read it: the returned
+    /// token ([`Token::old_value`]), a copy of the context ([`copy_context`](super::copy_context),
+    /// [`Context::copy`](super::Context::copy)), a `with` borrow lending it, or a foreign
+    /// reader of the replaced map version. The replaced version is queued on this thread and
+    /// handed to the epoch collector (`crossbeam-epoch`) in batches: after at most 7 more sets
+    /// or resets on this thread, when the thread leaves a context (the end of a
+    /// [`Context::run`](super::Context::run)), or when it exits. Its values are dropped once no
+    /// thread is pinned in an epoch that could see it, **by whichever thread collects it
+    /// then**: this one in a later operation, or another thread in any operation that pins. A
+    /// value's `Drop` may therefore run on another thread, some operations later. It always runs
+    /// with every context and every read cache in a consistent state, so it may use the whole
+    /// API (set, reset, run, read, copy).
+    ///
     /// # Panics
     ///
-    /// If called from a thread-local destructor after this thread's context state was destroyed.
+    /// A panic from a value's `Drop` never interrupts the structure that drops it (the other
+    /// values are dropped): it is kept and resumed on the thread that ran the `Drop`, from the
+    /// next set, reset, [`Token`] drop or [`Context::with`](super::Context::with) there, once
+    /// that operation's work is done. So `set` resumes such a panic after the variable is set.
+    ///
+    /// Called from a thread-local destructor after this thread's context state was destroyed,
+    /// `set` works on a fresh context of its own (the values set there are dropped with the
+    /// thread's state when the call comes from a value dropped by it, and are leaked when it
+    /// comes from a later thread-local destructor).
     ///
     /// # Examples
     ///
@@ -263,15 +286,13 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// assert_eq!(V.get(), None);
     /// ```
     pub fn set(&self, value: T) -> Token<'_, T> {
-        let stored = erase(Stored {
-            name: self.shared_name(),
-            value,
-        });
-        let (ctx, old) = local::replace(self.id(), Some(stored));
+        let stored = erase(Stored::new(self.shared_name(), value));
+        let (ctx, old, undo) = local::replace(self.id(), Some(stored), true);
         Token {
             var: self,
             ctx,
             old,
+            undo: Cell::new(undo),
             used: Cell::new(false),
         }
     }
@@ -328,7 +349,17 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
             return Err(ContextError::TokenWrongContext);
         }
         token.used.set(true);
-        let _old = local::replace(self.id(), token.old.clone());
+        let old_ptr = token.old.as_ref().map_or(core::ptr::null(), value_ptr);
+        let undo = match token.undo.take() {
+            Some(undo) => match local::undo(self.id(), undo, old_ptr) {
+                Ok(()) => return Ok(()),
+                Err(undo) => Some(undo),
+            },
+            None => None,
+        };
+        let _old = local::replace(self.id(), token.old.clone(), false);
+        // Dropped once the reset is complete: the version may hold the last count on values.
+        drop(undo);
         Ok(())
     }
 }
@@ -363,6 +394,9 @@ pub struct Token<'v, T> {
     ctx: u64,
     /// The value before the set; `None` when the variable was not set.
     old: Option<Value>,
+    /// The version the set replaced, to undo it in O(1) if nothing changed since (taken by the
+    /// first reset).
+    undo: Cell<Option<local::Undo>>,
     used: Cell<bool>,
 }
 
@@ -385,6 +419,16 @@ impl<'v, T: Send + Sync + 'static> Token<'v, T> {
     /// Whether [`ContextVar::reset`] already used this token.
     pub fn is_used(&self) -> bool {
         self.used.get()
+    }
+}
+
+impl<T> Drop for Token<'_, T> {
+    fn drop(&mut self) {
+        // The old value may be the last reference to it; its destructor never unwinds (a panic
+        // from it is kept and resumed here, once the token is gone).
+        drop(self.old.take());
+        drop(self.undo.take());
+        local::resume_dropped_panic();
     }
 }
 

@@ -6,7 +6,8 @@
 //! - [`rng`]: one small deterministic generator (splitmix64);
 //! - [`watchdog`]: aborts a test that hangs (a lost wakeup shows up as a hang);
 //! - [`waker`]: a counting `std::task::Waker`;
-//! - [`harness`]: starts threads together and times them (the multi-threaded benches).
+//! - [`harness`]: starts threads together and times them (the multi-threaded benches);
+//! - [`rss`]: the process's resident set size.
 //!
 //! Included as `mod support;` by the integration tests, as
 //! `#[path = "../tests/support/mod.rs"] mod support;` by the benches and as a `cfg(test)` module
@@ -18,5 +19,6 @@ pub mod alloc;
 pub mod harness;
 pub mod hash;
 pub mod rng;
+pub mod rss;
 pub mod waker;
 pub mod watchdog;
