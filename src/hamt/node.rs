@@ -1465,9 +1465,11 @@ where
     Some((out, e))
 }
 
-/// What an in-place remove returns: the removed entry and, when the (non-root) node is left
-/// with a single entry, that entry, which the caller must inline.
-pub(crate) type RemovedMut<K, V> = (Entry<K, V>, Option<Entry<K, V>>);
+/// What an in-place remove returns: the removed entry; when the (non-root) node is left with a
+/// single entry, that entry, which the caller must inline; and a node handle the remove took out
+/// of the trie, which the caller drops once the whole map is consistent again (it may be the
+/// last handle to a node that other maps shared, and dropping it runs the entries' `Drop`).
+pub(crate) type RemovedMut<K, V> = (Entry<K, V>, Option<Entry<K, V>>, Option<Node<K, V>>);
 
 /// In-place remove below `node` (persistent where shared, checked at every level).
 #[inline]
@@ -1577,21 +1579,19 @@ where
         // Clone before changing anything: `Clone` may panic.
         let out = e.clone();
         return Some(match r {
-            Removed::Node(new) => {
-                *node = new;
-                (out, None)
-            }
-            Removed::Single(s) => (out, Some(s)),
+            // The old handle goes to the caller: see `RemovedMut`.
+            Removed::Node(new) => (out, None, Some(mem::replace(node, new))),
+            Removed::Single(s) => (out, Some(s), None),
         });
     };
     if depth == LEVELS {
         let i = n.entries().iter().position(|e| e.is(hash, key))?;
         let out = n.remove_entry(i);
         if n.entries().len() == 1 {
-            return Some((out, Some(n.remove_entry(0))));
+            return Some((out, Some(n.remove_entry(0)), None));
         }
         n.trim();
-        return Some((out, None));
+        return Some((out, None, None));
     }
     let (datamap, nodemap) = n.maps();
     let bit = bit_at(hash, depth);
@@ -1602,31 +1602,37 @@ where
         }
         let out = n.remove_entry(r);
         if !root && n.lens() == (1, 0) {
-            return Some((out, Some(n.remove_entry(0))));
+            return Some((out, Some(n.remove_entry(0)), None));
         }
         n.set_maps(datamap ^ bit, nodemap);
         n.trim();
-        return Some((out, None));
+        return Some((out, None, None));
     }
     if nodemap & bit == 0 {
         return None;
     }
     let t = index(nodemap, bit);
-    let (out, single) = remove_mut_rec::<P, _, _, _>(n.child_mut(t), depth + 1, hash, key, false)?;
+    let (out, single, garbage) =
+        remove_mut_rec::<P, _, _, _>(n.child_mut(t), depth + 1, hash, key, false)?;
     let Some(single) = single else {
-        return Some((out, None));
+        return Some((out, None, garbage));
     };
     if !root && n.lens() == (0, 1) {
         // This node held only that sub-node: it is down to one entry as well.
-        return Some((out, Some(single)));
+        return Some((out, Some(single), garbage));
     }
-    // The sub-node at `t` becomes an entry at `p`.
+    // The sub-node at `t` becomes an entry at `p`. The sub-node's handle is not dropped here:
+    // it may be the last one to a node another map shared (that map may have been dropped by
+    // user code since), and its entries' `Drop` must not run, or unwind, before the bitmaps
+    // agree with the live counts again. A sub-node that returned `single` hands back no garbage
+    // of its own (only a node replaced by a copy does, and that one returns no `single`).
+    debug_assert!(garbage.is_none());
     let dm = datamap | bit;
-    drop(n.remove_child(t));
+    let old = n.remove_child(t);
     n.insert_entry(index(dm, bit), single);
     n.set_maps(dm, nodemap ^ bit);
     n.trim();
-    Some((out, None))
+    Some((out, None, Some(old)))
 }
 
 /// Makes `node` owned by this handle alone: a shared node is replaced by a copy (clones of its
