@@ -510,8 +510,10 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
     /// ```
     pub fn insert_mut(&mut self, key: K, value: V) -> Option<V> {
         let hash = hash_key(&*self.hasher, &key);
-        let old = node::insert_mut(&mut self.root, 0, hash, key, value);
+        let (old, garbage) = node::insert_mut(&mut self.root, 0, hash, key, value);
         self.len += usize::from(old.is_none());
+        // The map is consistent: now the replaced node (if any) may run user `Drop`s.
+        drop(garbage);
         old
     }
 
