@@ -1181,6 +1181,31 @@ fn a_panicking_drop_of_the_last_handle_to_a_collapsed_sub_node_leaves_the_map_va
     );
 }
 
+/// The same for an in-place remove from a sub-node shared with another map that keeps two or
+/// more entries: its copy replaces it, and the old handle is dropped only after `len` is updated.
+#[test]
+fn a_panicking_drop_of_the_last_handle_to_a_copied_sub_node_leaves_the_map_valid() {
+    let ctx = Rc::new(Ctx::default());
+    {
+        let mut m = tmap(&ctx, &[(1, 0o01), (2, 0o11), (6, 0o21), (3, 0o02)]);
+        let sharer = m.clone();
+        m.insert_mut(T::new(&ctx, 4, 0o03), T::new(&ctx, 1004, 0));
+        *ctx.on_clone.borrow_mut() = Some(Box::new(move || drop(sharer)));
+        ctx.trap_drop.set(Some(1002));
+        let r = catch_unwind(AssertUnwindSafe(|| m.remove_mut(&T::new(&ctx, 1, 0o01))));
+        assert!(r.is_err(), "the trap did not fire");
+        assert!(ctx.on_clone.borrow().is_none(), "the hook did not run");
+        m.assert_valid();
+        assert_eq!(ids_of(&m), [(2, 1002), (3, 1003), (4, 1004), (6, 1006)]);
+    }
+    ctx.trap_drop.set(None);
+    assert!(
+        ctx.live.borrow().is_empty(),
+        "leaked: {:?}",
+        ctx.live.borrow()
+    );
+}
+
 /// The same for an in-place insert into a sub-node shared with another map: the copy replaces
 /// the shared node, whose handle may be the last one by then (`Clone` dropped the other map);
 /// the entries' `Drop` must not run before `len` counts the new key.
