@@ -164,7 +164,10 @@ proptest! {
                 3 => prop_assert_eq!(m.remove_mut(&k), model.remove(&k)),
                 4 => { let n = m.insert(k, v); prop_assert!(!n.ptr_eq(&m)); versions.push((m.clone(), model.clone())); m = n; model.insert(k, v); }
                 5 => {
-                    if let (Some(x), Some(y)) = (m.get_mut(&k), model.get_mut(&k)) { (*x, *y) = (v, v); }
+                    match (m.get_mut(&k), model.get_mut(&k)) {
+                        (Some(x), Some(y)) => { prop_assert_eq!(*x, *y); (*x, *y) = (v, v); }
+                        (x, y) => prop_assert_eq!(x.is_some(), y.is_some(), "get_mut({}) presence", k),
+                    }
                     prop_assert_eq!(m.get(&k), model.get(&k));
                 }
                 6 => {

@@ -510,8 +510,10 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
     /// ```
     pub fn insert_mut(&mut self, key: K, value: V) -> Option<V> {
         let hash = hash_key(&*self.hasher, &key);
-        let old = node::insert_mut(&mut self.root, 0, hash, key, value);
+        let (old, garbage) = node::insert_mut(&mut self.root, 0, hash, key, value);
         self.len += usize::from(old.is_none());
+        // The map is consistent: now the replaced node (if any) may run user `Drop`s.
+        drop(garbage);
         old
     }
 
@@ -588,12 +590,14 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = hash_key(&*self.hasher, key);
-        let old = node::remove_mut(&mut self.root, 0, hash, key, true).map(|(out, single)| {
+        let removed = node::remove_mut(&mut self.root, 0, hash, key, true);
+        self.len -= usize::from(removed.is_some());
+        // The map is consistent: now the displaced node (if any) may run user `Drop`s.
+        removed.map(|(out, single, garbage)| {
             debug_assert!(single.is_none(), "the root never collapses");
+            drop(garbage);
             out.value
-        });
-        self.len -= usize::from(old.is_some());
-        old
+        })
     }
 
     /// The value stored for `key`, mutably, on the in-place path: nodes on the key's path that

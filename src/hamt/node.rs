@@ -1160,6 +1160,12 @@ where
     Some((b.finish(), None))
 }
 
+/// What an in-place insert returns: the replaced value, if any, and a node handle the insert
+/// took out of the trie (a shared node replaced by its changed copy), which the caller drops
+/// once the whole map is consistent again: other maps may have dropped their handles since
+/// (user `Clone` can), and then dropping it runs the entries' `Drop`.
+pub(crate) type InsertedMut<K, V> = (Option<V>, Option<Node<K, V>>);
+
 /// Insert below `node` in place where this handle owns the node alone, through a persistent
 /// copy of the sub-tree where it is shared. Uniqueness is checked at every level: a node owned
 /// alone may still hold a child that another map shares.
@@ -1170,7 +1176,7 @@ pub(crate) fn insert_mut<K, V>(
     hash: u64,
     key: K,
     value: V,
-) -> Option<V>
+) -> InsertedMut<K, V>
 where
     K: Eq + Clone,
     V: Clone,
@@ -1196,7 +1202,7 @@ unsafe fn insert_mut_popcnt<K, V>(
     hash: u64,
     key: K,
     value: V,
-) -> Option<V>
+) -> InsertedMut<K, V>
 where
     K: Eq + Clone,
     V: Clone,
@@ -1216,7 +1222,7 @@ fn insert_mut_soft<K, V>(
     hash: u64,
     key: K,
     value: V,
-) -> Option<V>
+) -> InsertedMut<K, V>
 where
     K: Eq + Clone,
     V: Clone,
@@ -1232,7 +1238,7 @@ fn insert_mut_rec<const P: bool, K, V>(
     hash: u64,
     key: K,
     value: V,
-) -> Option<V>
+) -> InsertedMut<K, V>
 where
     K: Eq + Clone,
     V: Clone,
@@ -1254,7 +1260,7 @@ fn insert_mut_impl<const P: bool, K, V>(
     hash: u64,
     key: K,
     value: V,
-) -> Option<V>
+) -> InsertedMut<K, V>
 where
     K: Eq + Clone,
     V: Clone,
@@ -1264,16 +1270,16 @@ where
         let (new, old) = inserted_rec::<P, _, _, _>(node, depth, hash, key, value, |_, _| false)
             .expect("an insert that never compares values always changes the node");
         let old = old.cloned();
-        *node = new;
-        return old;
+        // The old handle goes to the caller: see `InsertedMut`.
+        return (old, Some(mem::replace(node, new)));
     };
     if depth == LEVELS {
         if let Some(e) = n.entries_mut().iter_mut().find(|e| e.is(hash, &key)) {
-            return Some(mem::replace(&mut e.value, value));
+            return (Some(mem::replace(&mut e.value, value)), None);
         }
         let end = n.entries().len();
         n.insert_entry(end, Entry { hash, key, value });
-        return None;
+        return (None, None);
     }
     let (datamap, nodemap) = n.maps();
     let bit = bit_at(hash, depth);
@@ -1281,7 +1287,7 @@ where
         let r = index(datamap, bit);
         let e = &mut n.entries_mut()[r];
         if e.is(hash, &key) {
-            return Some(mem::replace(&mut e.value, value));
+            return (Some(mem::replace(&mut e.value, value)), None);
         }
         // No user code from here on. The entry at `r` moves into a new sub-node at `t`.
         let t = index(nodemap, bit);
@@ -1289,7 +1295,7 @@ where
         n.insert_child(t, pair(depth + 1, e0, Entry { hash, key, value }));
         n.set_maps(datamap ^ bit, nodemap | bit);
         n.trim();
-        return None;
+        return (None, None);
     }
     if nodemap & bit != 0 {
         let t = index(nodemap, bit);
@@ -1297,7 +1303,7 @@ where
     }
     n.insert_entry(index(datamap, bit), Entry { hash, key, value });
     n.set_maps(datamap | bit, nodemap);
-    None
+    (None, None)
 }
 
 /// Persistent remove below `n`. `None` when `key` is absent; otherwise what is left of the node
@@ -1465,9 +1471,11 @@ where
     Some((out, e))
 }
 
-/// What an in-place remove returns: the removed entry and, when the (non-root) node is left
-/// with a single entry, that entry, which the caller must inline.
-pub(crate) type RemovedMut<K, V> = (Entry<K, V>, Option<Entry<K, V>>);
+/// What an in-place remove returns: the removed entry; when the (non-root) node is left with a
+/// single entry, that entry, which the caller must inline; and a node handle the remove took out
+/// of the trie, which the caller drops once the whole map is consistent again (it may be the
+/// last handle to a node that other maps shared, and dropping it runs the entries' `Drop`).
+pub(crate) type RemovedMut<K, V> = (Entry<K, V>, Option<Entry<K, V>>, Option<Node<K, V>>);
 
 /// In-place remove below `node` (persistent where shared, checked at every level).
 #[inline]
@@ -1577,21 +1585,19 @@ where
         // Clone before changing anything: `Clone` may panic.
         let out = e.clone();
         return Some(match r {
-            Removed::Node(new) => {
-                *node = new;
-                (out, None)
-            }
-            Removed::Single(s) => (out, Some(s)),
+            // The old handle goes to the caller: see `RemovedMut`.
+            Removed::Node(new) => (out, None, Some(mem::replace(node, new))),
+            Removed::Single(s) => (out, Some(s), None),
         });
     };
     if depth == LEVELS {
         let i = n.entries().iter().position(|e| e.is(hash, key))?;
         let out = n.remove_entry(i);
         if n.entries().len() == 1 {
-            return Some((out, Some(n.remove_entry(0))));
+            return Some((out, Some(n.remove_entry(0)), None));
         }
         n.trim();
-        return Some((out, None));
+        return Some((out, None, None));
     }
     let (datamap, nodemap) = n.maps();
     let bit = bit_at(hash, depth);
@@ -1602,31 +1608,37 @@ where
         }
         let out = n.remove_entry(r);
         if !root && n.lens() == (1, 0) {
-            return Some((out, Some(n.remove_entry(0))));
+            return Some((out, Some(n.remove_entry(0)), None));
         }
         n.set_maps(datamap ^ bit, nodemap);
         n.trim();
-        return Some((out, None));
+        return Some((out, None, None));
     }
     if nodemap & bit == 0 {
         return None;
     }
     let t = index(nodemap, bit);
-    let (out, single) = remove_mut_rec::<P, _, _, _>(n.child_mut(t), depth + 1, hash, key, false)?;
+    let (out, single, garbage) =
+        remove_mut_rec::<P, _, _, _>(n.child_mut(t), depth + 1, hash, key, false)?;
     let Some(single) = single else {
-        return Some((out, None));
+        return Some((out, None, garbage));
     };
     if !root && n.lens() == (0, 1) {
         // This node held only that sub-node: it is down to one entry as well.
-        return Some((out, Some(single)));
+        return Some((out, Some(single), garbage));
     }
-    // The sub-node at `t` becomes an entry at `p`.
+    // The sub-node at `t` becomes an entry at `p`. The sub-node's handle is not dropped here:
+    // it may be the last one to a node another map shared (that map may have been dropped by
+    // user code since), and its entries' `Drop` must not run, or unwind, before the bitmaps
+    // agree with the live counts again. A sub-node that returned `single` hands back no garbage
+    // of its own (only a node replaced by a copy does, and that one returns no `single`).
+    debug_assert!(garbage.is_none());
     let dm = datamap | bit;
-    drop(n.remove_child(t));
+    let old = n.remove_child(t);
     n.insert_entry(index(dm, bit), single);
     n.set_maps(dm, nodemap ^ bit);
     n.trim();
-    Some((out, None))
+    Some((out, None, Some(old)))
 }
 
 /// Makes `node` owned by this handle alone: a shared node is replaced by a copy (clones of its

@@ -526,6 +526,8 @@ struct Ctx {
     clone_countdown: Cell<Option<u32>>,
     /// Panic in the drop of this id (after the ledger has recorded the drop).
     trap_drop: Cell<Option<u32>>,
+    /// Run (once) at the start of the next clone: user code that drops another map.
+    on_clone: RefCell<Option<Box<dyn FnOnce()>>>,
 }
 
 /// A key or value that records every creation and drop, and panics when its trap is set.
@@ -552,6 +554,10 @@ impl T {
 }
 impl Clone for T {
     fn clone(&self) -> T {
+        let hook = self.ctx.on_clone.borrow_mut().take();
+        if let Some(hook) = hook {
+            hook();
+        }
         if let Some(n) = self.ctx.clone_countdown.get() {
             self.ctx.clone_countdown.set(Some(n.saturating_sub(1)));
             if n <= 1 {
@@ -1135,6 +1141,93 @@ fn panics_in_f_clone_eq_and_drop_of_the_new_methods() {
         let mut it = m.into_iter();
         drop(it.next());
         expect_panic(&ctx, |c| c.trap_drop.set(Some(1002)), || drop(it));
+    }
+    ctx.trap_drop.set(None);
+    assert!(
+        ctx.live.borrow().is_empty(),
+        "leaked: {:?}",
+        ctx.live.borrow()
+    );
+}
+
+/// An in-place remove that pulls a sub-node shared with another map back into its parent,
+/// where `Clone` (run while reading the shared sub-node) drops that other map: the parent then
+/// holds the last handle to the sub-node, and dropping it runs the entries' `Drop`, which
+/// panics. The parent must be complete by then (its bitmaps and live counts agree; the lookup
+/// indexes by the bitmaps without bounds checks), and `len` must count what the map holds.
+#[test]
+fn a_panicking_drop_of_the_last_handle_to_a_collapsed_sub_node_leaves_the_map_valid() {
+    let ctx = Rc::new(Ctx::default());
+    {
+        // Root slot 1 holds a sub-node with keys 1 and 2; key 3 sits inline in slot 2.
+        let mut m = tmap(&ctx, &[(1, 0o01), (2, 0o11), (3, 0o02)]);
+        let sharer = m.clone();
+        // A fourth key makes the root this map's own; the sub-node stays shared with `sharer`.
+        m.insert_mut(T::new(&ctx, 4, 0o03), T::new(&ctx, 1004, 0));
+        *ctx.on_clone.borrow_mut() = Some(Box::new(move || drop(sharer)));
+        ctx.trap_drop.set(Some(1002));
+        let r = catch_unwind(AssertUnwindSafe(|| m.remove_mut(&T::new(&ctx, 1, 0o01))));
+        assert!(r.is_err(), "the trap did not fire");
+        assert!(ctx.on_clone.borrow().is_none(), "the hook did not run");
+        m.assert_valid();
+        assert_eq!(ids_of(&m), [(2, 1002), (3, 1003), (4, 1004)]);
+        assert!(m.get(&T::new(&ctx, 2, 0o11)).is_some());
+    }
+    ctx.trap_drop.set(None);
+    assert!(
+        ctx.live.borrow().is_empty(),
+        "leaked: {:?}",
+        ctx.live.borrow()
+    );
+}
+
+/// The same for an in-place remove from a sub-node shared with another map that keeps two or
+/// more entries: its copy replaces it, and the old handle is dropped only after `len` is updated.
+#[test]
+fn a_panicking_drop_of_the_last_handle_to_a_copied_sub_node_leaves_the_map_valid() {
+    let ctx = Rc::new(Ctx::default());
+    {
+        let mut m = tmap(&ctx, &[(1, 0o01), (2, 0o11), (6, 0o21), (3, 0o02)]);
+        let sharer = m.clone();
+        m.insert_mut(T::new(&ctx, 4, 0o03), T::new(&ctx, 1004, 0));
+        *ctx.on_clone.borrow_mut() = Some(Box::new(move || drop(sharer)));
+        ctx.trap_drop.set(Some(1002));
+        let r = catch_unwind(AssertUnwindSafe(|| m.remove_mut(&T::new(&ctx, 1, 0o01))));
+        assert!(r.is_err(), "the trap did not fire");
+        assert!(ctx.on_clone.borrow().is_none(), "the hook did not run");
+        m.assert_valid();
+        assert_eq!(ids_of(&m), [(2, 1002), (3, 1003), (4, 1004), (6, 1006)]);
+    }
+    ctx.trap_drop.set(None);
+    assert!(
+        ctx.live.borrow().is_empty(),
+        "leaked: {:?}",
+        ctx.live.borrow()
+    );
+}
+
+/// The same for an in-place insert into a sub-node shared with another map: the copy replaces
+/// the shared node, whose handle may be the last one by then (`Clone` dropped the other map);
+/// the entries' `Drop` must not run before `len` counts the new key.
+#[test]
+fn a_panicking_drop_of_the_last_handle_to_a_replaced_sub_node_leaves_the_map_valid() {
+    let ctx = Rc::new(Ctx::default());
+    {
+        let mut m = tmap(&ctx, &[(1, 0o01), (2, 0o11), (3, 0o02)]);
+        let sharer = m.clone();
+        m.insert_mut(T::new(&ctx, 4, 0o03), T::new(&ctx, 1004, 0));
+        *ctx.on_clone.borrow_mut() = Some(Box::new(move || drop(sharer)));
+        ctx.trap_drop.set(Some(1002));
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            m.insert_mut(T::new(&ctx, 5, 0o21), T::new(&ctx, 1005, 0))
+        }));
+        assert!(r.is_err(), "the trap did not fire");
+        assert!(ctx.on_clone.borrow().is_none(), "the hook did not run");
+        m.assert_valid();
+        assert_eq!(
+            ids_of(&m),
+            [(1, 1001), (2, 1002), (3, 1003), (4, 1004), (5, 1005)]
+        );
     }
     ctx.trap_drop.set(None);
     assert!(

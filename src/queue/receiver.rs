@@ -199,6 +199,26 @@ impl<T, P> fmt::Debug for Receiver<T, P> {
 /// tx.push(1).unwrap();
 /// assert_eq!(rx.try_recv(), Ok(1));
 /// ```
+///
+/// The halves of a queue of non-`Send` payloads stay on their thread:
+///
+/// ```compile_fail,E0277
+/// let (tx, _rx) = loopkit::queue::channel::<std::rc::Rc<u8>>();
+/// std::thread::spawn(move || drop(tx));
+/// ```
+///
+/// ```compile_fail,E0277
+/// let (_tx, rx) = loopkit::queue::channel::<std::rc::Rc<u8>>();
+/// std::thread::spawn(move || drop(rx));
+/// ```
+///
+/// and a borrowed payload can be sent, but not pushed for a [`Handle`](super::Handle):
+///
+/// ```compile_fail,E0597
+/// let text = String::from("borrowed");
+/// let (tx, _rx) = loopkit::queue::channel::<&str>();
+/// let _h = tx.push(&text);
+/// ```
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     with_parker(ThreadParker::new())
 }
