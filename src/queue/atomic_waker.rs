@@ -99,9 +99,50 @@ impl AtomicWaker {
     }
 
     /// Takes the registered waker, if any, and wakes it.
+    ///
+    /// If the waker panics, it is put back into the slot (unless the registrant stored a newer
+    /// one meanwhile) before the panic propagates, so the next wake calls it again: a panicking
+    /// wake does not unregister the task.
     pub(super) fn wake(&self) {
         if let Some(w) = self.take() {
-            w.wake();
+            let mut restore = Restore {
+                slot: self,
+                waker: Some(w),
+            };
+            if let Some(w) = &restore.waker {
+                w.wake_by_ref();
+            }
+            // The wake completed: the guard lets go of the waker before it is dropped (a
+            // panicking drop has woken already, so there is nothing to put back).
+            drop(restore.waker.take());
+        }
+    }
+
+    /// Puts `w` back after its wake panicked, if the slot is free and still empty. A slot that a
+    /// registration or another wake holds is left alone: a registration in progress means the
+    /// task is being polled (and our `WAKING` bit makes it wake its new waker itself), and
+    /// another wake has taken whatever the slot held.
+    fn restore(&self, w: Waker) {
+        // AcqRel, as in `take`: Acquire pairs with the Release that ended the last slot access
+        // (`register`'s closing CAS or hand-back store, `take`'s `fetch_and`); Release hands our
+        // bit to a registrant that fails its closing CAS on it.
+        match self.state.fetch_or(WAKING, Ordering::AcqRel) {
+            WAITING => {
+                // SAFETY: we moved the state out of WAITING, so we own the slot.
+                let spare = self.slot.with_mut(|p| unsafe {
+                    if (*p).is_none() {
+                        *p = Some(w);
+                        None
+                    } else {
+                        Some(w)
+                    }
+                });
+                // Release: hands the slot back after our access; pairs with the Acquire CAS in
+                // `register` and the AcqRel `fetch_or` of the next `take`.
+                self.state.fetch_and(!WAKING, Ordering::Release);
+                drop(spare);
+            }
+            _ => drop(w),
         }
     }
 
@@ -119,6 +160,20 @@ impl AtomicWaker {
                 w
             }
             _ => None,
+        }
+    }
+}
+
+/// Puts a waker whose wake is unwinding back into the slot ([`AtomicWaker::restore`]).
+struct Restore<'a> {
+    slot: &'a AtomicWaker,
+    waker: Option<Waker>,
+}
+
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        if let Some(w) = self.waker.take() {
+            self.slot.restore(w);
         }
     }
 }

@@ -413,3 +413,186 @@ fn atomic_waker_registration_is_never_lost() {
         );
     });
 }
+
+/// The producer keeps its `Sender` until after the join, so only the push itself can wake the
+/// consumer (no disconnect comes to the rescue): the consumer blocks through the real park path
+/// (`try_recv`, then `park`), and a `prepare_park` that announced a park over a counted push
+/// would sleep for ever.
+#[test]
+fn park_woken_by_a_push_alone() {
+    model(|| {
+        let (tx, mut rx) = channel::<usize>();
+        let producer = thread::spawn(move || {
+            tx.send(4).unwrap();
+            tx
+        });
+        let got = loop {
+            match rx.try_recv() {
+                Ok(v) => break v,
+                Err(TryRecvError::Empty) => rx.park(),
+                Err(TryRecvError::Disconnected) => panic!("a sender is still alive"),
+            }
+        };
+        assert_eq!(got, 4);
+        let tx = producer.join().unwrap();
+        drop(tx);
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    });
+}
+
+/// One thread wakes the slot twice while the registrant registers once: a registration that a
+/// wake interrupts takes the waker back and hands the slot back (`WAITING`), and the second
+/// wake's take must come after that hand-back (loom checks the slot accesses).
+#[test]
+fn atomic_waker_two_wakes_vs_register() {
+    model(|| {
+        let slot = Arc::new(AtomicWaker::new());
+        let s = slot.clone();
+        let waker_thread = thread::spawn(move || {
+            s.wake();
+            s.wake();
+        });
+        let count = std::sync::Arc::new(CountWakes(AtomicUsize::new(0)));
+        slot.register(&std::task::Waker::from(count.clone()));
+        waker_thread.join().unwrap();
+        slot.wake();
+        // Relaxed: every wake ran on this thread or before the join.
+        assert!(
+            count.0.load(Ordering::Relaxed) >= 1,
+            "the registered waker was lost"
+        );
+    });
+}
+
+/// A cell one sender writes before it drops, read by the consumer once it sees the disconnect.
+struct Written(UnsafeCell<usize>);
+
+// SAFETY: the write happens-before the read through the sender count and the disconnect (that
+// ordering is what the model checks).
+unsafe impl Sync for Written {}
+// SAFETY: as above.
+unsafe impl Send for Written {}
+
+/// Sender A writes a cell and drops; sender B drops; the consumer parks until `Disconnected` and
+/// then reads the cell: whichever sender is last, A's write must happen-before the consumer's
+/// read, through the senders' count and the disconnect flag.
+#[test]
+fn disconnect_carries_every_senders_writes() {
+    model(|| {
+        let cell = Arc::new(Written(UnsafeCell::new(0)));
+        let (tx, mut rx) = channel::<usize>();
+        let tx2 = tx.clone();
+        let c = cell.clone();
+        let a = thread::spawn(move || {
+            // SAFETY: the only write; the consumer reads after the disconnect (checked by loom).
+            c.0.with_mut(|p| unsafe { *p = 9 });
+            drop(tx);
+        });
+        let b = thread::spawn(move || drop(tx2));
+        loop {
+            match rx.try_recv() {
+                Ok(_) => panic!("nothing was pushed"),
+                Err(TryRecvError::Empty) => rx.park(),
+                Err(TryRecvError::Disconnected) => break,
+            }
+        }
+        // SAFETY: every sender is gone, and A wrote before its drop (the model checks it).
+        let v = cell.0.with(|p| unsafe { *p });
+        assert_eq!(v, 9, "A's write is visible after the disconnect");
+        a.join().unwrap();
+        b.join().unwrap();
+    });
+}
+
+/// The consumer parks (real park path) until a push wakes it, then closes and drains, while the
+/// producer cancels its handle and pushes a second payload: every accepted payload is run or
+/// prevented exactly once, `close` counted at least what the drain then ran, a refused payload
+/// comes back, and each payload is dropped exactly once.
+#[test]
+fn close_after_park_vs_cancel_and_push() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (tx, mut rx) = channel::<Tracked>();
+        let d = drops.clone();
+        let producer = thread::spawn(move || {
+            let h = tx
+                .push(Tracked {
+                    id: 1,
+                    drops: d.clone(),
+                })
+                .unwrap();
+            let won = h.cancel();
+            let accepted = match tx.send(Tracked { id: 2, drops: d }) {
+                Ok(()) => true,
+                Err(SendError(back)) => {
+                    assert_eq!(back.id, 2, "the refused payload comes back intact");
+                    false
+                }
+            };
+            (won, accepted, tx)
+        });
+        while rx.is_empty() {
+            rx.park();
+        }
+        let pending = rx.close();
+        let mut ran = 0;
+        rx.drain(|t| {
+            assert!(t.id == 1 || t.id == 2);
+            ran += 1;
+        });
+        assert!(ran <= pending, "close counted what the drain then ran");
+        let (won, accepted, tx) = producer.join().unwrap();
+        assert_eq!(
+            ran + usize::from(won),
+            1 + usize::from(accepted),
+            "each accepted payload ran or was prevented, once"
+        );
+        assert!(
+            pending <= 1 + usize::from(accepted),
+            "close counts only accepted payloads"
+        );
+        drop(rx);
+        drop(tx);
+        // Relaxed: every drop ran on this thread or before the join.
+        assert_eq!(
+            drops.load(Ordering::Relaxed),
+            2,
+            "each payload dropped once"
+        );
+    });
+}
+
+/// A timed park races a push (under loom the timeout passes as soon as the park is announced):
+/// the announcement is withdrawn (no stale `PARKED`), the item is not lost, and a later untimed
+/// park is still woken by a push, the producer's `Sender` staying alive so that only pushes wake.
+#[test]
+fn park_timeout_vs_push() {
+    model(|| {
+        let (tx, mut rx) = channel::<usize>();
+        let producer = thread::spawn(move || {
+            tx.send(1).unwrap();
+            tx.send(2).unwrap();
+            tx
+        });
+        let _ = rx.park_timeout(core::time::Duration::from_millis(1));
+        // Relaxed: our own last RMW on `ctl` (the withdrawal) is what this reads or follows.
+        let ctl = rx.inner.hot.ctl.load(Ordering::Relaxed);
+        assert_eq!(
+            ctl & super::inner::PARKED,
+            0,
+            "a timed-out park left PARKED"
+        );
+        assert!(!rx.announced, "a timed-out park left its announcement");
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            match rx.recv_timeout(core::time::Duration::from_millis(1)) {
+                Ok(v) => got.push(v),
+                Err(_) => got.push(rx.recv().unwrap()),
+            }
+        }
+        assert_eq!(got, [1, 2]);
+        let tx = producer.join().unwrap();
+        drop(tx);
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    });
+}

@@ -245,8 +245,8 @@ mod imp {
 #[cfg(loopkit_loom)]
 mod imp {
     //! Under loom: a token parker on loom's `Mutex` + `Condvar`, with crossbeam's contract (an
-    //! unpark before a park makes it return at once). Timeouts are ignored (the models never
-    //! rely on one).
+    //! unpark before a park makes it return at once). Timeouts are ignored: under loom a timed
+    //! park's deadline passes before it reaches the parker (see `Deadline` in `recv.rs`).
     use core::time::Duration;
 
     use crate::loom::{Arc, Condvar, Mutex};

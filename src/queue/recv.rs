@@ -21,7 +21,11 @@ use super::{Park, Receiver, RecvError, RecvTimeoutError, TryRecvError};
 /// A point in time to park until, or none; `Duration`s too large for `Instant` saturate to
 /// none (as `std::thread::park_timeout` accepts any duration).
 #[derive(Clone, Copy)]
-struct Deadline(#[cfg(not(loopkit_loom))] Option<std::time::Instant>);
+struct Deadline(
+    #[cfg(not(loopkit_loom))] Option<std::time::Instant>,
+    // Under loom: whether a timeout was given (it counts as passed before the first park).
+    #[cfg(loopkit_loom)] bool,
+);
 
 impl Deadline {
     fn at(instant: Instant) -> Deadline {
@@ -37,13 +41,10 @@ impl Deadline {
     fn after(timeout: Option<Duration>) -> Deadline {
         #[cfg(not(loopkit_loom))]
         return Deadline(timeout.and_then(|d| std::time::Instant::now().checked_add(d)));
-        // Under loom there is no clock: a timed park waits for its unpark (the models never
-        // rely on a timeout).
+        // Under loom there is no clock: a timeout passes at once, so a timed park announces,
+        // finds its deadline gone and finishes, racing whatever push comes meanwhile.
         #[cfg(loopkit_loom)]
-        {
-            let _ = timeout;
-            Deadline()
-        }
+        Deadline(timeout.is_some())
     }
 
     /// The time left (`Some(None)`: no deadline), or `None` once it passed.
@@ -57,7 +58,11 @@ impl Deadline {
             },
         };
         #[cfg(loopkit_loom)]
-        Some(None)
+        if self.0 {
+            None
+        } else {
+            Some(None)
+        }
     }
 }
 

@@ -346,6 +346,8 @@ impl<T> Inner<T> {
         };
         // SAFETY: the node's reference on its home keeps the shard alive while our handle lives.
         let home_ref = unsafe { home.as_ref() };
+        // Under loom: a read of the shard's own memory, which the `home` edge must publish.
+        home_ref.check_alive();
         if home_ref.registry != self.id {
             return false;
         }

@@ -533,3 +533,110 @@ mod teardown {
         });
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Re-registration after a drained foreign unregister, the first claim published through `home`,
+// and the public API (thread-local lookup, `current`, thread exit, two shards).
+
+/// A task queued through the foreign path; a spawned thread retries the foreign unregister
+/// while the owner registers the task again (its register drains: reads `rnext`, REMOTE ->
+/// IDLE, then stores REGISTERED). The retry's second push writes `rnext` again: that write must
+/// come after the drain's read, ordered only by the REGISTERED store and the foreign CAS.
+#[test]
+fn reregister_vs_foreign_unregister_retry() {
+    model(|| {
+        let (inner, shard) = setup();
+        let t = Task::new(Val::new(1));
+        // SAFETY: this thread owns `shard`; `None`: the foreign path, from this thread.
+        unsafe {
+            inner.register_in(shard.0, &t).unwrap();
+            assert!(inner.unregister_in(None, &t));
+        }
+        let (i2, t2) = (inner.clone(), t.clone());
+        let foreign = thread::spawn(move || {
+            // SAFETY: `None`: no shard here.
+            while !unsafe { i2.unregister_in(None, &t2) } {
+                thread::yield_now();
+            }
+        });
+        // SAFETY: this thread owns `shard` (the register drains the queued request first).
+        unsafe { inner.register_in(shard.0, &t) }.unwrap();
+        foreign.join().unwrap();
+        assert_eq!(owner_finish(shard), 0, "the second unregister was lost");
+        assert!(!t.is_registered());
+    });
+}
+
+/// A handle cloned to another thread before the task's first registration (before its shard
+/// even exists): the foreign unregister finds `home` set or not; if set, the shard it reaches
+/// through it is initialised (loom checks the read of the shard's memory), and a `true` is
+/// processed by the owner.
+#[test]
+fn foreign_unregister_of_a_task_cloned_before_its_shard() {
+    model(|| {
+        let inner = Arc::new(Inner::<Val>::new());
+        let t = Task::new(Val::new(1));
+        let (i2, t2) = (inner.clone(), t.clone());
+        // SAFETY: `None`: no shard here.
+        let foreign = thread::spawn(move || unsafe { i2.unregister_in(None, &t2) });
+        let shard = ShardPtr(inner.new_shard());
+        // SAFETY: this thread owns `shard`, which `new_shard` returned.
+        unsafe { inner.register_in(shard.0, &t) }.unwrap();
+        let won = foreign.join().unwrap();
+        assert_eq!(owner_finish(shard), usize::from(!won));
+        assert_eq!(t.is_registered(), !won);
+    });
+}
+
+/// The public API on two threads: a worker registers through the thread-local lookup (creating
+/// its shard while the main thread creates its own through `set_current`), sets and reads its
+/// current task, and exits (the thread-local destructor orphans its shard); the main thread
+/// reads its own current task, snapshots, then unregisters the worker's task on the orphan.
+/// Both shards are published, the hand-over happens, nothing is stranded. (Only one task is ever
+/// registered: a snapshot sorts its result by address, which varies between loom iterations.)
+#[test]
+fn public_api_two_shards_and_thread_exit() {
+    use super::Registry;
+    model(|| {
+        let reg = Registry::<Val>::new();
+        let r2 = reg.clone();
+        let worker = thread::spawn(move || {
+            let a = Task::new(Val::new(2));
+            r2.register(&a).unwrap();
+            r2.set_current(Some(&a)).unwrap();
+            let cur = r2.current().expect("the current task");
+            assert!(Task::ptr_eq(&cur, &a));
+            a
+        });
+        let t = Task::new(Val::new(1));
+        reg.set_current(Some(&t)).unwrap();
+        let cur = reg.current().expect("this thread's current task");
+        assert!(Task::ptr_eq(&cur, &t), "another thread's current task");
+        drop(cur);
+        assert!(reg.snapshot().iter().all(|x| x.check() == 2));
+        let a = worker.join().unwrap();
+        assert_eq!(reg.snapshot().len(), 1, "the worker's task is visible");
+        assert!(reg.unregister(&a), "the orphan's task was registered");
+        let mine = reg.mine(false).unwrap().expect("this thread's shard");
+        let mut shards = 0;
+        for s in reg.inner.shards() {
+            shards += 1;
+            if core::ptr::eq(mine, s) {
+                continue;
+            }
+            // loom runs a thread's thread-local destructors after it has notified its joiner,
+            // so the hand-over may still be running: wait until the shard is an orphan with
+            // nothing queued (a lost hand-over or a stranded request spins until loom's branch
+            // limit fails the model).
+            // Acquire: pairs with the Release in `unlock`.
+            while s.owner.load(Ordering::Acquire) != super::remote::ORPHAN || s.has_remote() {
+                thread::yield_now();
+            }
+        }
+        assert_eq!(shards, 2, "both shards are published");
+        drop(a);
+        assert!(reg.snapshot().is_empty());
+        reg.set_current(None).unwrap();
+        assert!(reg.current().is_none());
+    });
+}

@@ -277,6 +277,10 @@ unsafe fn die<T>(p: NonNull<Node<T>>) {
 /// # Safety
 /// The count of `p` went to 0 and its value was dropped (or its drop unwound); called once.
 unsafe fn bury<T>(p: NonNull<Node<T>>) {
+    // Under loom: a read of the node's poison cell after the value's drop, so a model sees the
+    // drop ordered (or not) before the holder's free.
+    // SAFETY: live: the free needs this call's state change first.
+    unsafe { Node::check_alive(p) };
     // SAFETY: the node is live until its holder frees it, which needs our push (below) first.
     // Acquire: pairs with the AcqRel CAS that set `home` (first registration).
     let home = unsafe { Node::home(p) }.load(Ordering::Acquire);

@@ -86,6 +86,11 @@ pub(crate) struct Shard<T> {
     /// Under loom, a shard that is never freed fails the model ("Allocation leaked").
     #[cfg(loopkit_loom)]
     _track: loom::alloc::Track<()>,
+    /// Set when the shard is freed. Under loom every releaser reads it before its decrement and
+    /// a foreign unregister before it reads `registry`, so an access not ordered before the
+    /// free, or not after the shard's creation, is reported as a race on this cell.
+    #[cfg(loopkit_loom)]
+    poison: UnsafeCell<bool>,
 }
 
 impl<T> Shard<T> {
@@ -107,7 +112,19 @@ impl<T> Shard<T> {
             local: UnsafeCell::new(Local::new()),
             #[cfg(loopkit_loom)]
             _track: loom::alloc::Track::new(()),
+            #[cfg(loopkit_loom)]
+            poison: UnsafeCell::new(false),
         })
+    }
+
+    /// Under loom: reads the poison cell (see `poison`); a no-op otherwise.
+    #[inline(always)]
+    pub(crate) fn check_alive(&self) {
+        #[cfg(loopkit_loom)]
+        // SAFETY: a plain read; loom reports it if it is unordered with the write in `free`
+        // or with the cell's creation.
+        self.poison
+            .with(|p| assert!(!unsafe { *p }, "registry: shard used after free"));
     }
 
     /// Runs `f` on the holder-only state.
@@ -264,6 +281,8 @@ impl<T> Shard<T> {
     /// `this` is a live shard allocated by `Shard::new` + `Box::into_raw`, and the caller owns
     /// one of its references, which it gives up.
     pub(crate) unsafe fn release_ref(this: NonNull<Shard<T>>) {
+        // SAFETY: the caller's reference keeps the shard alive.
+        unsafe { this.as_ref() }.check_alive();
         // SAFETY: the caller's reference keeps the shard alive until this decrement.
         // Release: pairs with the Acquire fence below in the last releaser.
         if unsafe { this.as_ref() }
@@ -284,6 +303,11 @@ impl<T> Shard<T> {
     /// # Safety
     /// No thread can reach `this` any more.
     unsafe fn free(this: NonNull<Shard<T>>) {
+        #[cfg(loopkit_loom)]
+        // SAFETY: exclusive (caller); loom checks the write against every releaser's read.
+        unsafe { this.as_ref() }
+            .poison
+            .with_mut(|p| unsafe { *p = true });
         // SAFETY: exclusive (caller), so we are the holder; dead nodes may still be queued.
         unsafe { this.as_ref().drain() };
         // SAFETY: exclusive (caller); allocated by Box in `Shard::new`.
