@@ -619,7 +619,7 @@ fn public_api_two_shards_and_thread_exit() {
         assert!(reg.unregister(&a), "the orphan's task was registered");
         let mine = reg.mine(false).unwrap().expect("this thread's shard");
         let mut shards = 0;
-        for s in reg.inner.shards() {
+        for s in reg.inner().shards() {
             shards += 1;
             if core::ptr::eq(mine, s) {
                 continue;
