@@ -358,8 +358,11 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
             None => None,
         };
         let _old = local::replace(self.id(), token.old.clone(), false);
-        // Dropped once the reset is complete: the version may hold the last count on values.
-        drop(undo);
+        // Once the reset is complete: the version the thread held for it may hold the last
+        // count on values.
+        if let Some(undo) = undo {
+            local::forget_undo(undo);
+        }
         Ok(())
     }
 }
@@ -394,8 +397,8 @@ pub struct Token<'v, T> {
     ctx: u64,
     /// The value before the set; `None` when the variable was not set.
     old: Option<Value>,
-    /// The version the set replaced, to undo it in O(1) if nothing changed since (taken by the
-    /// first reset).
+    /// What undoes the set in O(1) if nothing changed since (taken by the first reset; the
+    /// version the set replaced is held by the thread until its next set).
     undo: Cell<Option<local::Undo>>,
     used: Cell<bool>,
 }
@@ -427,7 +430,9 @@ impl<T> Drop for Token<'_, T> {
         // The old value may be the last reference to it; its destructor never unwinds (a panic
         // from it is kept and resumed here, once the token is gone).
         drop(self.old.take());
-        drop(self.undo.take());
+        if let Some(undo) = self.undo.take() {
+            local::forget_undo(undo);
+        }
         local::resume_dropped_panic();
     }
 }
