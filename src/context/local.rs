@@ -706,8 +706,13 @@ pub(crate) fn exit_guard(serial: u64) {
         drop(guards);
         FAST.with(settle_guards)
     });
+    let left = released.as_ref().is_ok_and(|r| !r.is_empty());
     // The state is final: dropping a context may drop values.
     drop(released);
+    // As at the end of a `run`: a thread that leaves a context keeps nothing queued.
+    if left && FAST.with(|fast| fast.queued.get()) != 0 {
+        drain_all();
+    }
 }
 
 /// Leaves the dropped guard entries that are current, newest first; returns their contexts to

@@ -1245,3 +1245,38 @@ fn a_kept_token_holds_no_other_replaced_value() {
     drop(ctx);
     assert!(collect_until(|| drops.load(SeqCst) == 3));
 }
+
+/// Leaving a context through a guard hands the thread's queued versions to the epoch, as the
+/// end of a `run` does: a thread that goes idle after its guard drops keeps no replaced value.
+#[test]
+fn a_dropped_guard_leaves_nothing_queued() {
+    static G: ContextVar<Counted> = ContextVar::new("g");
+    for by_guard in [false, true] {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let ctx = Context::new();
+        let body = || {
+            G.set(Counted(1, drops.clone()));
+            G.set(Counted(2, drops.clone()));
+        };
+        if by_guard {
+            let _guard = ctx.enter().unwrap();
+            body();
+        } else {
+            ctx.run(body).unwrap();
+        }
+        // Only the epoch is driven here, not the thread's queue.
+        let mut freed = false;
+        for _ in 0..if cfg!(miri) { 50 } else { 10_000 } {
+            freed = drops.load(SeqCst) == 1;
+            if freed {
+                break;
+            }
+            epoch::pin().flush();
+            std::thread::yield_now();
+        }
+        assert!(
+            freed,
+            "by_guard={by_guard}: the replaced value is still queued"
+        );
+    }
+}

@@ -253,7 +253,8 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// reader of the replaced map version. The replaced version is queued on this thread and
     /// handed to the epoch collector (`crossbeam-epoch`) in batches: after at most 7 more sets
     /// or resets on this thread, when the thread leaves a context (the end of a
-    /// [`Context::run`](super::Context::run)), or when it exits. Its values are dropped once no
+    /// [`Context::run`](super::Context::run), or the drop of the guard of
+    /// [`Context::enter`](super::Context::enter)), or when it exits. Its values are dropped once no
     /// thread is pinned in an epoch that could see it, **by whichever thread collects it
     /// then**: this one in a later operation, or another thread in any operation that pins. A
     /// value's `Drop` may therefore run on another thread, some operations later. It always runs
