@@ -153,6 +153,10 @@ struct Owner {
     kept: RefCell<Vec<(usize, Value)>>,
     /// Contexts entered with `Context::enter` on this thread, in entry order (see `enter_guard`).
     guards: RefCell<Vec<GuardEntry>>,
+    /// The version the thread's last set replaced, with that set's context id and publish count
+    /// (see [`Undo`]): one per thread, so a token held long keeps no other variable's replaced
+    /// values alive.
+    last: RefCell<Option<(u64, u64, Map)>>,
 }
 
 /// A context entered by a guard: held alive here (not by the guard, which may be forgotten), with
@@ -170,11 +174,13 @@ impl Drop for Owner {
         flush(self);
         // No `with` borrow is live in a thread-local destructor that runs `Owner`'s.
         let kept = core::mem::take(self.kept.get_mut());
+        let last = self.last.get_mut().take();
         let guards = core::mem::take(self.guards.get_mut());
         let base = self.base.get_mut().take();
         let _ = FAST.try_with(|fast| {
             fast.kept.set(0);
             drop(kept);
+            drop(last);
             // Contexts whose guards were forgotten or outlive the thread's state: left, newest
             // first, then released.
             fast.guards.set(0);
@@ -328,6 +334,7 @@ crate::loom::thread_local! {
             retired: RefCell::new(Vec::new()),
             kept: RefCell::new(Vec::new()),
             guards: RefCell::new(Vec::new()),
+            last: RefCell::new(None),
         }
     };
 }
@@ -339,6 +346,7 @@ crate::loom::thread_local! {
         retired: RefCell::new(Vec::new()),
         kept: RefCell::new(Vec::new()),
         guards: RefCell::new(Vec::new()),
+        last: RefCell::new(None),
     };
 }
 
@@ -416,11 +424,18 @@ fn current(fast: &Fast) -> &Inner {
     unsafe { &*ctx }
 }
 
-/// What a set's token needs to undo that set in O(1): the version the set replaced, and the
-/// context's publish count just after the set.
+/// What a set's token needs to undo that set in O(1): the set's context id and that context's
+/// publish count just after the set. The version the set replaced is held by the thread
+/// (`Owner::last`), not by the token, and only until the thread's next set: a token kept long
+/// keeps no replaced value of another variable alive.
 pub(crate) struct Undo {
-    prev: Map,
+    ctx: u64,
     published: u64,
+}
+
+/// Whether `last` (an `Owner::last` entry) is the one `undo`'s set stored.
+fn is_last(last: &Option<(u64, u64, Map)>, undo: &Undo) -> bool {
+    matches!(last, Some((c, p, _)) if *c == undo.ctx && *p == undo.published)
 }
 
 /// Sets (`Some`) or removes (`None`) `id` in the current context. Returns the current context's
@@ -434,7 +449,7 @@ pub(crate) fn replace(
     value: Option<Value>,
     undo: bool,
 ) -> (u64, Option<Value>, Option<Undo>) {
-    let out = FAST.with(|fast| {
+    let (out, stale) = FAST.with(|fast| {
         let ctx = current(fast);
         // SAFETY: this thread has entered `ctx`; the reference is dropped before `publish`.
         let map = unsafe { ctx.owner_map() };
@@ -446,45 +461,73 @@ pub(crate) fn replace(
         };
         // An unchanged map is the current version itself: dropping `new` releases one count on
         // its root, which the current version still holds (no value is dropped).
-        let (retired, undo) = if new.ptr_eq(map) {
-            (None, None)
+        let (retired, undo, stale) = if new.ptr_eq(map) {
+            (None, None, None)
         } else {
+            // A second count on the root of the version being replaced (still alive: it is
+            // retired below), so dropping it here drops no value.
             let prev = undo.then(|| map.clone());
             // SAFETY: this thread has entered `ctx`.
             let retired = unsafe { ctx.publish(new) };
             // SAFETY: as above.
             let published = unsafe { ctx.published() };
-            (Some(retired), prev.map(|prev| Undo { prev, published }))
+            // The thread keeps the replaced version for this set's reset; the one it kept for
+            // its previous set is dropped once the state is final (it may hold the last count
+            // on values).
+            let kept = prev.and_then(|prev| {
+                OWNER
+                    .try_with(|owner| owner.last.replace(Some((ctx.id, published, prev))))
+                    .ok()
+            });
+            let undo = kept.is_some().then_some(Undo {
+                ctx: ctx.id,
+                published,
+            });
+            (Some(retired), undo, kept.flatten())
         };
         fast.bump();
         fast.fill(id, new_ptr);
         if let Some(r) = retired {
             retire(fast, r);
         }
-        (ctx.id, old, undo)
+        ((ctx.id, old, undo), stale)
     });
+    drop(stale);
     drain();
     out
 }
 
 /// Undoes the set that made `undo` if nothing was published in the current context since
-/// (the usual `set` .. `reset` pair): publishes the version that set replaced, and points the
-/// cache at `old` (the value before the set, null: not set). Gives `undo` back otherwise; the
-/// caller then resets with a trie operation, and drops `undo` after it (dropping a version may
-/// drop values).
+/// (the usual `set` .. `reset` pair) and the thread still holds the version that set replaced:
+/// publishes it, and points the cache at `old` (the value before the set, null: not set).
+/// Gives `undo` back otherwise; the caller then resets with a trie operation.
 ///
 /// The caller has checked that the current context is the one the set happened in.
 pub(crate) fn undo(id: VarId, undo: Undo, old: *const ()) -> Result<(), Undo> {
     FAST.with(|fast| {
         let ctx = current(fast);
         // SAFETY: this thread has entered `ctx`.
-        if unsafe { ctx.published() } != undo.published {
+        if ctx.id != undo.ctx || unsafe { ctx.published() } != undo.published {
             return Err(undo);
         }
+        let prev = OWNER
+            .try_with(|owner| {
+                let mut last = owner.last.borrow_mut();
+                if is_last(&last, &undo) {
+                    last.take().map(|(_, _, prev)| prev)
+                } else {
+                    None
+                }
+            })
+            .ok()
+            .flatten();
+        let Some(prev) = prev else {
+            return Err(undo);
+        };
         // Nothing was published since the set: the current version is the one it made, which
-        // differs from `undo.prev` only in `id`, whose value in `prev` is `old`.
+        // differs from `prev` only in `id`, whose value in `prev` is `old`.
         // SAFETY: this thread has entered `ctx`.
-        let retired = unsafe { ctx.publish(undo.prev) };
+        let retired = unsafe { ctx.publish(prev) };
         fast.bump();
         fast.fill(id, old);
         retire(fast, retired);
@@ -492,6 +535,24 @@ pub(crate) fn undo(id: VarId, undo: Undo, old: *const ()) -> Result<(), Undo> {
     })?;
     drain();
     Ok(())
+}
+
+/// A token that can no longer undo in O(1) (dropped, or reset otherwise): releases the version
+/// the thread holds for it, if it still does.
+pub(crate) fn forget_undo(undo: Undo) {
+    let stale = OWNER
+        .try_with(|owner| {
+            let mut last = owner.last.borrow_mut();
+            if is_last(&last, &undo) {
+                last.take()
+            } else {
+                None
+            }
+        })
+        .ok()
+        .flatten();
+    // Outside the borrow: dropping the version may drop values, whose destructors may set.
+    drop(stale);
 }
 
 /// Queues a replaced version (no user code runs here). A value a live `with` borrow lends from
@@ -645,8 +706,13 @@ pub(crate) fn exit_guard(serial: u64) {
         drop(guards);
         FAST.with(settle_guards)
     });
+    let left = released.as_ref().is_ok_and(|r| !r.is_empty());
     // The state is final: dropping a context may drop values.
     drop(released);
+    // As at the end of a `run`: a thread that leaves a context keeps nothing queued.
+    if left && FAST.with(|fast| fast.queued.get()) != 0 {
+        drain_all();
+    }
 }
 
 /// Leaves the dropped guard entries that are current, newest first; returns their contexts to

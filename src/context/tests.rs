@@ -1216,3 +1216,67 @@ fn a_guard_dropped_inside_a_borrow_keeps_the_lent_value() {
     });
     assert!(collect_until(|| drops.load(SeqCst) == 1));
 }
+
+/// A token kept long keeps alive no replaced value of another variable (CPython's token holds
+/// only the variable's old value): the version its set replaced is held for an O(1) reset only
+/// until the thread's next set.
+#[test]
+fn a_kept_token_holds_no_other_replaced_value() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    static REQ: ContextVar<u32> = ContextVar::new("req");
+    static CONN: ContextVar<Counted> = ContextVar::new("conn");
+    let ctx = Context::new();
+    ctx.run(|| {
+        drop(CONN.set(Counted(1, drops.clone())));
+        let req = REQ.set(7);
+        // Replaces the first connection while `req` is kept.
+        drop(CONN.set(Counted(2, drops.clone())));
+        let freed = collect_until(|| drops.load(SeqCst) == 1);
+        assert!(freed, "the replaced value is held by an unrelated token");
+        // A set .. reset pair still resets, and the kept token too (by a trie operation).
+        let conn = CONN.set(Counted(3, drops.clone()));
+        CONN.reset(&conn).unwrap();
+        assert_eq!(CONN.with(|c| c.map(|c| c.0)), Some(2));
+        REQ.reset(&req).unwrap();
+        assert_eq!(REQ.get(), None);
+        assert_eq!(ctx.get(&REQ), None);
+    })
+    .unwrap();
+    drop(ctx);
+    assert!(collect_until(|| drops.load(SeqCst) == 3));
+}
+
+/// Leaving a context through a guard hands the thread's queued versions to the epoch, as the
+/// end of a `run` does: a thread that goes idle after its guard drops keeps no replaced value.
+#[test]
+fn a_dropped_guard_leaves_nothing_queued() {
+    static G: ContextVar<Counted> = ContextVar::new("g");
+    for by_guard in [false, true] {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let ctx = Context::new();
+        let body = || {
+            G.set(Counted(1, drops.clone()));
+            G.set(Counted(2, drops.clone()));
+        };
+        if by_guard {
+            let _guard = ctx.enter().unwrap();
+            body();
+        } else {
+            ctx.run(body).unwrap();
+        }
+        // Only the epoch is driven here, not the thread's queue.
+        let mut freed = false;
+        for _ in 0..if cfg!(miri) { 50 } else { 10_000 } {
+            freed = drops.load(SeqCst) == 1;
+            if freed {
+                break;
+            }
+            epoch::pin().flush();
+            std::thread::yield_now();
+        }
+        assert!(
+            freed,
+            "by_guard={by_guard}: the replaced value is still queued"
+        );
+    }
+}

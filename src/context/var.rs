@@ -253,7 +253,8 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// reader of the replaced map version. The replaced version is queued on this thread and
     /// handed to the epoch collector (`crossbeam-epoch`) in batches: after at most 7 more sets
     /// or resets on this thread, when the thread leaves a context (the end of a
-    /// [`Context::run`](super::Context::run)), or when it exits. Its values are dropped once no
+    /// [`Context::run`](super::Context::run), or the drop of the guard of
+    /// [`Context::enter`](super::Context::enter)), or when it exits. Its values are dropped once no
     /// thread is pinned in an epoch that could see it, **by whichever thread collects it
     /// then**: this one in a later operation, or another thread in any operation that pins. A
     /// value's `Drop` may therefore run on another thread, some operations later. It always runs
@@ -358,8 +359,11 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
             None => None,
         };
         let _old = local::replace(self.id(), token.old.clone(), false);
-        // Dropped once the reset is complete: the version may hold the last count on values.
-        drop(undo);
+        // Once the reset is complete: the version the thread held for it may hold the last
+        // count on values.
+        if let Some(undo) = undo {
+            local::forget_undo(undo);
+        }
         Ok(())
     }
 }
@@ -394,8 +398,8 @@ pub struct Token<'v, T> {
     ctx: u64,
     /// The value before the set; `None` when the variable was not set.
     old: Option<Value>,
-    /// The version the set replaced, to undo it in O(1) if nothing changed since (taken by the
-    /// first reset).
+    /// What undoes the set in O(1) if nothing changed since (taken by the first reset; the
+    /// version the set replaced is held by the thread until its next set).
     undo: Cell<Option<local::Undo>>,
     used: Cell<bool>,
 }
@@ -427,7 +431,9 @@ impl<T> Drop for Token<'_, T> {
         // The old value may be the last reference to it; its destructor never unwinds (a panic
         // from it is kept and resumed here, once the token is gone).
         drop(self.old.take());
-        drop(self.undo.take());
+        if let Some(undo) = self.undo.take() {
+            local::forget_undo(undo);
+        }
         local::resume_dropped_panic();
     }
 }
