@@ -597,7 +597,8 @@ pub(crate) fn flush_queue() {
 
 /// Hands every queued version to the epoch (when the thread leaves a context: a thread that
 /// goes idle keeps nothing queued). A panic a value's destructor raises meanwhile waits for the
-/// thread's next set, reset or read (`run` reports only its own closure's panics).
+/// thread's next set, reset, `Token` drop or `Context::with` (`run` reports only its own
+/// closure's panics; a plain `get` does not resume it).
 #[cold]
 fn drain_all() {
     let _ = OWNER.try_with(flush);
