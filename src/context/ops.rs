@@ -15,8 +15,7 @@
 //! variable, which the model does not track; after every step the model checks that the
 //! thread's read of the side variable equals a foreign read of the current context. A panic
 //! from a value's destructor surfaces from a later set, reset, token drop or `Context::with`
-//! (`DropPanic`); the model
-//! knows each such operation's effect and applies it.
+//! (`DropPanic`); the model knows each such operation's effect and applies it.
 
 use super::{copy_context, Context, ContextError, ContextVar, Token};
 use std::collections::HashMap;
