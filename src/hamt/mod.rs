@@ -72,7 +72,7 @@ mod serde;
 
 #[cfg(any(test, loopkit_fuzz))]
 #[doc(hidden)]
-pub mod ops;
+pub mod model;
 
 #[cfg(test)]
 mod loom_models;

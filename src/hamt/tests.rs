@@ -466,7 +466,7 @@ fn shared_nodes_are_copied_not_changed() {
 
 #[cfg(not(loopkit_loom))]
 mod model {
-    use crate::hamt::ops::{self, Op};
+    use crate::hamt::model::{self, Op};
     use proptest::prelude::*;
 
     fn op() -> impl Strategy<Value = Op> {
@@ -496,7 +496,7 @@ mod model {
         #![proptest_config(ProptestConfig { cases: CASES, failure_persistence: None, ..ProptestConfig::default() })]
         #[test]
         fn agrees_with_hashmap(ops in proptest::collection::vec(op(), 0..LEN)) {
-            ops::run(&ops);
+            model::run(&ops);
         }
     }
 
@@ -506,9 +506,9 @@ mod model {
         let bytes: Vec<u8> = (0..n)
             .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
             .collect();
-        let ops = ops::decode(&bytes);
+        let ops = model::decode(&bytes);
         assert_eq!(ops.len(), n as usize / 3);
-        ops::run(&ops);
+        model::run(&ops);
     }
 }
 

@@ -71,7 +71,7 @@ mod links;
 
 #[cfg(any(test, loopkit_fuzz))]
 #[doc(hidden)]
-pub mod ops;
+pub mod model;
 
 #[cfg(all(test, not(loopkit_loom)))]
 mod tests;
