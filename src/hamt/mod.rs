@@ -65,10 +65,14 @@
 
 #[cfg(feature = "arbitrary")]
 mod arbitrary;
+mod get;
+mod insert;
 mod iter;
 mod node;
+mod remove;
 #[cfg(feature = "serde")]
 mod serde;
+mod union;
 
 #[cfg(any(test, loopkit_fuzz))]
 #[doc(hidden)]
@@ -94,7 +98,7 @@ pub mod __layout {
 /// The lookup walks the benchmarks compare (`benches/hamt.rs`, `HAMT_WALKS`). Not part of the API.
 #[doc(hidden)]
 pub mod __walks {
-    use super::{hash_key, node, Hamt};
+    use super::{get, hash_key, Hamt};
     use core::borrow::Borrow;
     use core::hash::{BuildHasher, Hash};
 
@@ -113,7 +117,7 @@ pub mod __walks {
         S: BuildHasher,
     {
         let hash = hash_key(&*map.hasher, key);
-        node::get_walk::<CF, UC, SR, BL, K, V, Q>(&map.root, hash, key).map(|e| &e.value)
+        get::get_walk::<CF, UC, SR, BL, K, V, Q>(&map.root, hash, key).map(|e| &e.value)
     }
 }
 
@@ -124,7 +128,8 @@ use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash, Hasher};
 use core::ops::Index;
-use node::{bit_at, hash_key, index, Node, Removed, BITS, LEVELS};
+use node::{bit_at, hash_key, index, Node, BITS, LEVELS};
+use remove::Removed;
 
 /// The default [`BuildHasher`] of [`Hamt`]: a fast, randomly seeded hasher for in-memory maps
 /// (it is not meant to resist hash flooding by an attacker who sees timings). Each
@@ -420,7 +425,7 @@ impl<K, V, S: BuildHasher> Hamt<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = hash_key(&*self.hasher, key);
-        node::get(&self.root, hash, key).map(|e| (&e.key, &e.value))
+        get::get(&self.root, hash, key).map(|e| (&e.key, &e.value))
     }
 
     /// Whether `key` is present.
@@ -485,7 +490,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
         F: FnOnce(&V, &V) -> bool,
     {
         let hash = hash_key(&*self.hasher, &key);
-        match node::inserted(&self.root, 0, hash, key, value, same) {
+        match insert::inserted(&self.root, 0, hash, key, value, same) {
             None => self.clone(),
             Some((root, old)) => Hamt {
                 len: self.len + usize::from(old.is_none()),
@@ -510,7 +515,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
     /// ```
     pub fn insert_mut(&mut self, key: K, value: V) -> Option<V> {
         let hash = hash_key(&*self.hasher, &key);
-        let (old, garbage) = node::insert_mut(&mut self.root, 0, hash, key, value);
+        let (old, garbage) = insert::insert_mut(&mut self.root, 0, hash, key, value);
         self.len += usize::from(old.is_none());
         // The map is consistent: now the replaced node (if any) may run user `Drop`s.
         drop(garbage);
@@ -555,7 +560,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = hash_key(&*self.hasher, key);
-        match node::removed(&self.root, 0, hash, key, true) {
+        match remove::removed(&self.root, 0, hash, key, true) {
             None => (self.clone(), None),
             Some((Removed::Node(root), e)) => {
                 let e = (e.key.clone(), e.value.clone());
@@ -590,7 +595,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = hash_key(&*self.hasher, key);
-        let removed = node::remove_mut(&mut self.root, 0, hash, key, true);
+        let removed = remove::remove_mut(&mut self.root, 0, hash, key, true);
         self.len -= usize::from(removed.is_some());
         // The map is consistent: now the displaced node (if any) may run user `Drop`s.
         removed.map(|(out, single, garbage)| {
@@ -621,8 +626,8 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
     {
         let hash = hash_key(&*self.hasher, key);
         // Look first, so that a miss copies nothing.
-        node::get(&self.root, hash, key)?;
-        node::entry_mut(&mut self.root, hash, key).map(|e| &mut e.value)
+        get::get(&self.root, hash, key)?;
+        insert::entry_mut(&mut self.root, hash, key).map(|e| &mut e.value)
     }
 
     /// Keeps only the entries for which `f` returns true, in place (shared nodes on the changed
@@ -654,7 +659,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
             }
         });
         for (hash, key) in gone {
-            let removed = node::remove_mut(&mut self.root, 0, hash, &key, true);
+            let removed = remove::remove_mut(&mut self.root, 0, hash, &key, true);
             debug_assert!(removed.is_some(), "retain: a key seen by `f` is present");
             self.len -= usize::from(removed.is_some());
         }
@@ -695,7 +700,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Hamt<K, V, S> {
                 return other.clone();
             }
             let mut added = 0;
-            let root = node::union(&self.root, &other.root, 0, &mut f, &mut added);
+            let root = union::union(&self.root, &other.root, 0, &mut f, &mut added);
             return Hamt {
                 root,
                 len: self.len + added,
@@ -904,7 +909,7 @@ impl<K: Eq + Hash, V: PartialEq, S: BuildHasher> PartialEq for Hamt<K, V, S> {
         if self.len != other.len {
             return false;
         }
-        if node::eq_tree(&self.root, &other.root, 0) {
+        if get::eq_tree(&self.root, &other.root, 0) {
             return true;
         }
         // Same hasher instance: equal key sets would have equal shapes, so this is final.
