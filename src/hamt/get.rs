@@ -1,15 +1,15 @@
 //! Lookups: the `get` walks and structural equality.
 
 use super::node::{index, Entry, Node, BITS, LEVELS, MASK};
+use super::popcnt::popcnt_dispatch;
 use core::borrow::Borrow;
 
 /// Looks `key` (hash `hash`) up below `node`. The walk tests the child bit before the entry bit,
 /// indexes without bounds checks and takes the rank from the sign-bit shift (see [`get_walk`];
 /// `docs/hamt.md` has the measured alternatives).
 ///
-/// The x86-64 baseline has no `popcnt` instruction, and `count_ones` then costs about 20
-/// instructions a level; where the CPU has it (detected once, cached by std), the lookup runs
-/// in a copy compiled with it.
+/// Where the CPU has `popcnt` and the target does not, the lookup runs in a copy compiled with
+/// it (see the `popcnt` module).
 #[inline]
 pub(crate) fn get<'a, K, V, Q>(node: &'a Node<K, V>, hash: u64, key: &Q) -> Option<&'a Entry<K, V>>
 where
@@ -19,76 +19,21 @@ where
     get_walk::<true, true, true, false, K, V, Q>(node, hash, key)
 }
 
-/// Looks `key` up with the walk the const parameters choose: `CF` tests the nodemap bit before
-/// the datamap bit; `UC` indexes the arrays without bounds checks (the bitmaps' counts equal the
-/// live lengths in every node reachable through a shared reference); `SR` computes the rank as
-/// the population count of the bitmap shifted left until the slot's bit is bit 31, minus one,
-/// and tests the bit as the sign of that shifted map; `BL` (with `CF`) reads the entry at the
-/// clamped rank whether or not its bit is set and tests "bit set and stored hash equal" as one
-/// branch. The benchmarks time each combination.
-#[inline]
-pub(crate) fn get_walk<
-    'a,
-    const CF: bool,
-    const UC: bool,
-    const SR: bool,
-    const BL: bool,
-    K,
-    V,
-    Q,
->(
-    node: &'a Node<K, V>,
-    hash: u64,
-    key: &Q,
-) -> Option<&'a Entry<K, V>>
-where
-    K: Borrow<Q>,
-    Q: Eq + ?Sized,
-{
-    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
-    if std::is_x86_feature_detected!("popcnt") {
-        // SAFETY: the only obligation of a `target_feature` function is that the CPU has the
-        // feature, which was just checked.
-        return unsafe { get_popcnt::<CF, UC, SR, BL, K, V, Q>(node, hash, key) };
-    }
-    get_soft::<CF, UC, SR, BL, K, V, Q>(node, hash, key)
-}
-
-/// [`get_impl`] as compiled for the target (a software population count on the x86-64
-/// baseline), out of line there so that the caller's fast path stays small: inlined, it made the
-/// caller spill registers around the call to the `popcnt` copy, about 2 ns a lookup.
-#[cfg_attr(
-    all(target_arch = "x86_64", not(target_feature = "popcnt")),
-    inline(never)
-)]
-fn get_soft<'a, const CF: bool, const UC: bool, const SR: bool, const BL: bool, K, V, Q>(
-    node: &'a Node<K, V>,
-    hash: u64,
-    key: &Q,
-) -> Option<&'a Entry<K, V>>
-where
-    K: Borrow<Q>,
-    Q: Eq + ?Sized,
-{
-    get_impl::<CF, UC, SR, BL, K, V, Q>(node, hash, key)
-}
-
-/// [`get_impl`] compiled with `popcnt`.
-///
-/// # Safety
-/// The CPU supports `popcnt`.
-#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
-#[target_feature(enable = "popcnt")]
-unsafe fn get_popcnt<'a, const CF: bool, const UC: bool, const SR: bool, const BL: bool, K, V, Q>(
-    node: &'a Node<K, V>,
-    hash: u64,
-    key: &Q,
-) -> Option<&'a Entry<K, V>>
-where
-    K: Borrow<Q>,
-    Q: Eq + ?Sized,
-{
-    get_impl::<CF, UC, SR, BL, K, V, Q>(node, hash, key)
+popcnt_dispatch! {
+    /// Looks `key` up with the walk the const parameters choose: `CF` tests the nodemap bit
+    /// before the datamap bit; `UC` indexes the arrays without bounds checks (the bitmaps' counts
+    /// equal the live lengths in every node reachable through a shared reference); `SR` computes
+    /// the rank as the population count of the bitmap shifted left until the slot's bit is bit
+    /// 31, minus one, and tests the bit as the sign of that shifted map; `BL` (with `CF`) reads
+    /// the entry at the clamped rank whether or not its bit is set and tests "bit set and stored
+    /// hash equal" as one branch. The benchmarks time each combination.
+    pub(crate) fn get_walk['a; CF, UC, SR, BL; K, V, Q](
+        node: &'a Node<K, V>,
+        hash: u64,
+        key: &Q,
+    ) -> Option<&'a Entry<K, V>>
+    where [K: Borrow<Q>, Q: Eq + ?Sized,]
+    => get_impl, get_popcnt, get_soft;
 }
 
 /// Whether `slot`'s bit is set in `map`, and its rank among the set bits (how many are below it).
@@ -110,7 +55,17 @@ fn probe<const SR: bool>(map: u32, slot: u32) -> (bool, usize) {
 
 /// The lookup loop.
 #[inline(always)]
-fn get_impl<'a, const CF: bool, const UC: bool, const SR: bool, const BL: bool, K, V, Q>(
+fn get_impl<
+    'a,
+    const P: bool,
+    const CF: bool,
+    const UC: bool,
+    const SR: bool,
+    const BL: bool,
+    K,
+    V,
+    Q,
+>(
     mut node: &'a Node<K, V>,
     hash: u64,
     key: &Q,

@@ -2,6 +2,7 @@
 //! one entry ([`entry_mut`]).
 
 use super::node::{bit_at, index, Builder, Entry, Node, NodeMut, LEVELS};
+use super::popcnt::popcnt_dispatch;
 use core::borrow::Borrow;
 use core::mem;
 
@@ -27,97 +28,19 @@ pub(crate) fn pair<K, V>(depth: u32, e0: Entry<K, V>, e1: Entry<K, V>) -> Node<K
     b.finish()
 }
 
-/// Persistent insert below `n`. `None` when `key` is present and `same(old, &value)` holds
-/// (nothing changes); otherwise the new node and a reference to the replaced value, if any.
-#[inline]
-pub(crate) fn inserted<K, V, F>(
-    n: &Node<K, V>,
-    depth: u32,
-    hash: u64,
-    key: K,
-    value: V,
-    same: F,
-) -> Option<(Node<K, V>, Option<&V>)>
-where
-    K: Eq + Clone,
-    V: Clone,
-    F: FnOnce(&V, &V) -> bool,
-{
-    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
-    if std::is_x86_feature_detected!("popcnt") {
-        // SAFETY: the only obligation of a `target_feature` function is that the CPU has the
-        // feature, which was just checked.
-        return unsafe { inserted_popcnt(n, depth, hash, key, value, same) };
-    }
-    inserted_rec::<false, _, _, _>(n, depth, hash, key, value, same)
-}
-
-/// [`inserted_impl`] compiled with `popcnt` (see [`get`]).
-///
-/// # Safety
-/// The CPU supports `popcnt`.
-#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
-#[target_feature(enable = "popcnt")]
-unsafe fn inserted_popcnt<K, V, F>(
-    n: &Node<K, V>,
-    depth: u32,
-    hash: u64,
-    key: K,
-    value: V,
-    same: F,
-) -> Option<(Node<K, V>, Option<&V>)>
-where
-    K: Eq + Clone,
-    V: Clone,
-    F: FnOnce(&V, &V) -> bool,
-{
-    inserted_impl::<true, _, _, _>(n, depth, hash, key, value, same)
-}
-
-/// [`inserted_impl`] as compiled for the target, out of line on the x86-64 baseline so that
-/// the dispatcher's fast path stays small (see [`get_soft`]).
-#[cfg_attr(
-    all(target_arch = "x86_64", not(target_feature = "popcnt")),
-    inline(never)
-)]
-fn inserted_soft<K, V, F>(
-    n: &Node<K, V>,
-    depth: u32,
-    hash: u64,
-    key: K,
-    value: V,
-    same: F,
-) -> Option<(Node<K, V>, Option<&V>)>
-where
-    K: Eq + Clone,
-    V: Clone,
-    F: FnOnce(&V, &V) -> bool,
-{
-    inserted_impl::<false, _, _, _>(n, depth, hash, key, value, same)
-}
-
-/// One level down: the `popcnt` copy stays in the `popcnt` copy without detecting again.
-#[inline]
-fn inserted_rec<const P: bool, K, V, F>(
-    n: &Node<K, V>,
-    depth: u32,
-    hash: u64,
-    key: K,
-    value: V,
-    same: F,
-) -> Option<(Node<K, V>, Option<&V>)>
-where
-    K: Eq + Clone,
-    V: Clone,
-    F: FnOnce(&V, &V) -> bool,
-{
-    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
-    if P {
-        // SAFETY: `P` is true only in the body as compiled into `inserted_popcnt`, which runs
-        // only where the CPU has `popcnt`.
-        return unsafe { inserted_popcnt(n, depth, hash, key, value, same) };
-    }
-    inserted_soft(n, depth, hash, key, value, same)
+popcnt_dispatch! {
+    /// Persistent insert below `n`. `None` when `key` is present and `same(old, &value)` holds
+    /// (nothing changes); otherwise the new node and a reference to the replaced value, if any.
+    pub(crate) fn inserted[; ; K, V, F](
+        n: &Node<K, V>,
+        depth: u32,
+        hash: u64,
+        key: K,
+        value: V,
+        same: F,
+    ) -> Option<(Node<K, V>, Option<&V>)>
+    where [K: Eq + Clone, V: Clone, F: FnOnce(&V, &V) -> bool,]
+    => inserted_impl, inserted_popcnt, inserted_soft, inserted_rec;
 }
 
 /// The body of [`inserted`].
@@ -217,90 +140,19 @@ where
 /// (user `Clone` can), and then dropping it runs the entries' `Drop`.
 pub(crate) type InsertedMut<K, V> = (Option<V>, Option<Node<K, V>>);
 
-/// Insert below `node` in place where this handle owns the node alone, through a persistent
-/// copy of the sub-tree where it is shared. Uniqueness is checked at every level: a node owned
-/// alone may still hold a child that another map shares.
-#[inline]
-pub(crate) fn insert_mut<K, V>(
-    node: &mut Node<K, V>,
-    depth: u32,
-    hash: u64,
-    key: K,
-    value: V,
-) -> InsertedMut<K, V>
-where
-    K: Eq + Clone,
-    V: Clone,
-{
-    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
-    if std::is_x86_feature_detected!("popcnt") {
-        // SAFETY: the only obligation of a `target_feature` function is that the CPU has the
-        // feature, which was just checked.
-        return unsafe { insert_mut_popcnt(node, depth, hash, key, value) };
-    }
-    insert_mut_rec::<false, _, _>(node, depth, hash, key, value)
-}
-
-/// [`insert_mut_impl`] compiled with `popcnt` (see [`get`]).
-///
-/// # Safety
-/// The CPU supports `popcnt`.
-#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
-#[target_feature(enable = "popcnt")]
-unsafe fn insert_mut_popcnt<K, V>(
-    node: &mut Node<K, V>,
-    depth: u32,
-    hash: u64,
-    key: K,
-    value: V,
-) -> InsertedMut<K, V>
-where
-    K: Eq + Clone,
-    V: Clone,
-{
-    insert_mut_impl::<true, _, _>(node, depth, hash, key, value)
-}
-
-/// [`insert_mut_impl`] as compiled for the target, out of line on the x86-64 baseline so that
-/// the dispatcher's fast path stays small (see [`get_soft`]).
-#[cfg_attr(
-    all(target_arch = "x86_64", not(target_feature = "popcnt")),
-    inline(never)
-)]
-fn insert_mut_soft<K, V>(
-    node: &mut Node<K, V>,
-    depth: u32,
-    hash: u64,
-    key: K,
-    value: V,
-) -> InsertedMut<K, V>
-where
-    K: Eq + Clone,
-    V: Clone,
-{
-    insert_mut_impl::<false, _, _>(node, depth, hash, key, value)
-}
-
-/// One level down: the `popcnt` copy stays in the `popcnt` copy without detecting again.
-#[inline]
-fn insert_mut_rec<const P: bool, K, V>(
-    node: &mut Node<K, V>,
-    depth: u32,
-    hash: u64,
-    key: K,
-    value: V,
-) -> InsertedMut<K, V>
-where
-    K: Eq + Clone,
-    V: Clone,
-{
-    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
-    if P {
-        // SAFETY: `P` is true only in the body as compiled into `insert_mut_popcnt`, which runs
-        // only where the CPU has `popcnt`.
-        return unsafe { insert_mut_popcnt(node, depth, hash, key, value) };
-    }
-    insert_mut_soft(node, depth, hash, key, value)
+popcnt_dispatch! {
+    /// Insert below `node` in place where this handle owns the node alone, through a persistent
+    /// copy of the sub-tree where it is shared. Uniqueness is checked at every level: a node
+    /// owned alone may still hold a child that another map shares.
+    pub(crate) fn insert_mut[; ; K, V](
+        node: &mut Node<K, V>,
+        depth: u32,
+        hash: u64,
+        key: K,
+        value: V,
+    ) -> InsertedMut<K, V>
+    where [K: Eq + Clone, V: Clone,]
+    => insert_mut_impl, insert_mut_popcnt, insert_mut_soft, insert_mut_rec;
 }
 
 /// The body of [`insert_mut`].

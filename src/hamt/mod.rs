@@ -69,6 +69,7 @@ mod get;
 mod insert;
 mod iter;
 mod node;
+mod popcnt;
 mod remove;
 #[cfg(feature = "serde")]
 mod serde;

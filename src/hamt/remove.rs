@@ -1,6 +1,7 @@
 //! Removes: persistent ([`removed`]) and in place ([`remove_mut`]).
 
 use super::node::{bit_at, index, Builder, Entry, Node, LEVELS};
+use super::popcnt::popcnt_dispatch;
 use core::borrow::Borrow;
 use core::mem;
 
@@ -15,93 +16,18 @@ pub(crate) enum Removed<K, V> {
     Single(Entry<K, V>),
 }
 
-/// Persistent remove below `n`. `None` when `key` is absent; otherwise what is left of the node
-/// and a reference to the removed entry. A `root` never collapses to `Single`.
-#[inline]
-pub(crate) fn removed<'a, K, V, Q>(
-    n: &'a Node<K, V>,
-    depth: u32,
-    hash: u64,
-    key: &Q,
-    root: bool,
-) -> Option<Found<'a, K, V>>
-where
-    K: Borrow<Q> + Clone,
-    V: Clone,
-    Q: Eq + ?Sized,
-{
-    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
-    if std::is_x86_feature_detected!("popcnt") {
-        // SAFETY: the only obligation of a `target_feature` function is that the CPU has the
-        // feature, which was just checked.
-        return unsafe { removed_popcnt(n, depth, hash, key, root) };
-    }
-    removed_rec::<false, _, _, _>(n, depth, hash, key, root)
-}
-
-/// [`removed_impl`] compiled with `popcnt` (see [`get`]).
-///
-/// # Safety
-/// The CPU supports `popcnt`.
-#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
-#[target_feature(enable = "popcnt")]
-unsafe fn removed_popcnt<'a, K, V, Q>(
-    n: &'a Node<K, V>,
-    depth: u32,
-    hash: u64,
-    key: &Q,
-    root: bool,
-) -> Option<Found<'a, K, V>>
-where
-    K: Borrow<Q> + Clone,
-    V: Clone,
-    Q: Eq + ?Sized,
-{
-    removed_impl::<true, _, _, _>(n, depth, hash, key, root)
-}
-
-/// [`removed_impl`] as compiled for the target, out of line on the x86-64 baseline so that
-/// the dispatcher's fast path stays small (see [`get_soft`]).
-#[cfg_attr(
-    all(target_arch = "x86_64", not(target_feature = "popcnt")),
-    inline(never)
-)]
-fn removed_soft<'a, K, V, Q>(
-    n: &'a Node<K, V>,
-    depth: u32,
-    hash: u64,
-    key: &Q,
-    root: bool,
-) -> Option<Found<'a, K, V>>
-where
-    K: Borrow<Q> + Clone,
-    V: Clone,
-    Q: Eq + ?Sized,
-{
-    removed_impl::<false, _, _, _>(n, depth, hash, key, root)
-}
-
-/// One level down: the `popcnt` copy stays in the `popcnt` copy without detecting again.
-#[inline]
-fn removed_rec<'a, const P: bool, K, V, Q>(
-    n: &'a Node<K, V>,
-    depth: u32,
-    hash: u64,
-    key: &Q,
-    root: bool,
-) -> Option<Found<'a, K, V>>
-where
-    K: Borrow<Q> + Clone,
-    V: Clone,
-    Q: Eq + ?Sized,
-{
-    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
-    if P {
-        // SAFETY: `P` is true only in the body as compiled into `removed_popcnt`, which runs
-        // only where the CPU has `popcnt`.
-        return unsafe { removed_popcnt(n, depth, hash, key, root) };
-    }
-    removed_soft(n, depth, hash, key, root)
+popcnt_dispatch! {
+    /// Persistent remove below `n`. `None` when `key` is absent; otherwise what is left of the
+    /// node and a reference to the removed entry. A `root` never collapses to `Single`.
+    pub(crate) fn removed['a; ; K, V, Q](
+        n: &'a Node<K, V>,
+        depth: u32,
+        hash: u64,
+        key: &Q,
+        root: bool,
+    ) -> Option<Found<'a, K, V>>
+    where [K: Borrow<Q> + Clone, V: Clone, Q: Eq + ?Sized,]
+    => removed_impl, removed_popcnt, removed_soft, removed_rec;
 }
 
 /// The body of [`removed`].
@@ -186,92 +112,17 @@ where
 /// last handle to a node that other maps shared, and dropping it runs the entries' `Drop`).
 pub(crate) type RemovedMut<K, V> = (Entry<K, V>, Option<Entry<K, V>>, Option<Node<K, V>>);
 
-/// In-place remove below `node` (persistent where shared, checked at every level).
-#[inline]
-pub(crate) fn remove_mut<K, V, Q>(
-    node: &mut Node<K, V>,
-    depth: u32,
-    hash: u64,
-    key: &Q,
-    root: bool,
-) -> Option<RemovedMut<K, V>>
-where
-    K: Borrow<Q> + Clone,
-    V: Clone,
-    Q: Eq + ?Sized,
-{
-    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
-    if std::is_x86_feature_detected!("popcnt") {
-        // SAFETY: the only obligation of a `target_feature` function is that the CPU has the
-        // feature, which was just checked.
-        return unsafe { remove_mut_popcnt(node, depth, hash, key, root) };
-    }
-    remove_mut_rec::<false, _, _, _>(node, depth, hash, key, root)
-}
-
-/// [`remove_mut_impl`] compiled with `popcnt` (see [`get`]).
-///
-/// # Safety
-/// The CPU supports `popcnt`.
-#[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
-#[target_feature(enable = "popcnt")]
-unsafe fn remove_mut_popcnt<K, V, Q>(
-    node: &mut Node<K, V>,
-    depth: u32,
-    hash: u64,
-    key: &Q,
-    root: bool,
-) -> Option<RemovedMut<K, V>>
-where
-    K: Borrow<Q> + Clone,
-    V: Clone,
-    Q: Eq + ?Sized,
-{
-    remove_mut_impl::<true, _, _, _>(node, depth, hash, key, root)
-}
-
-/// [`remove_mut_impl`] as compiled for the target, out of line on the x86-64 baseline so that
-/// the dispatcher's fast path stays small (see [`get_soft`]).
-#[cfg_attr(
-    all(target_arch = "x86_64", not(target_feature = "popcnt")),
-    inline(never)
-)]
-fn remove_mut_soft<K, V, Q>(
-    node: &mut Node<K, V>,
-    depth: u32,
-    hash: u64,
-    key: &Q,
-    root: bool,
-) -> Option<RemovedMut<K, V>>
-where
-    K: Borrow<Q> + Clone,
-    V: Clone,
-    Q: Eq + ?Sized,
-{
-    remove_mut_impl::<false, _, _, _>(node, depth, hash, key, root)
-}
-
-/// One level down: the `popcnt` copy stays in the `popcnt` copy without detecting again.
-#[inline]
-fn remove_mut_rec<const P: bool, K, V, Q>(
-    node: &mut Node<K, V>,
-    depth: u32,
-    hash: u64,
-    key: &Q,
-    root: bool,
-) -> Option<RemovedMut<K, V>>
-where
-    K: Borrow<Q> + Clone,
-    V: Clone,
-    Q: Eq + ?Sized,
-{
-    #[cfg(all(target_arch = "x86_64", not(target_feature = "popcnt")))]
-    if P {
-        // SAFETY: `P` is true only in the body as compiled into `remove_mut_popcnt`, which runs
-        // only where the CPU has `popcnt`.
-        return unsafe { remove_mut_popcnt(node, depth, hash, key, root) };
-    }
-    remove_mut_soft(node, depth, hash, key, root)
+popcnt_dispatch! {
+    /// In-place remove below `node` (persistent where shared, checked at every level).
+    pub(crate) fn remove_mut[; ; K, V, Q](
+        node: &mut Node<K, V>,
+        depth: u32,
+        hash: u64,
+        key: &Q,
+        root: bool,
+    ) -> Option<RemovedMut<K, V>>
+    where [K: Borrow<Q> + Clone, V: Clone, Q: Eq + ?Sized,]
+    => remove_mut_impl, remove_mut_popcnt, remove_mut_soft, remove_mut_rec;
 }
 
 /// The body of [`remove_mut`].
