@@ -4,8 +4,8 @@
 //! 4 bitmap levels, collision nodes at depth 4. The structure tests use [`Ck`], a key whose hash
 //! the test chooses, hashed by [`Pass`], which passes it through unchanged.
 
+use super::map::Hamt;
 use super::node::{BITS, HASH_BITS, LEVELS};
-use super::Hamt;
 use crate::support::hash::{ck, Ck, Pass};
 use core::hash::{Hash, Hasher};
 use std::cell::{Cell, RefCell};
@@ -1276,7 +1276,7 @@ fn values_that_use_the_api_from_drop() {
 
 #[test]
 fn every_lookup_walk_agrees_with_get() {
-    use super::__walks::get;
+    use super::internals::walks::get;
     // Sub-nodes, inline entries, empty slots and collision nodes, hit and miss.
     let keys: Vec<Ck> = (0..BIG).map(|i| ck(i, u64::from(i % 97) * 29)).collect();
     let m = cmap(&keys);
@@ -1308,7 +1308,7 @@ fn every_lookup_walk_agrees_with_get() {
 #[test]
 #[allow(deprecated)]
 fn the_old_hasher_name_still_compiles() {
-    let s: super::DefaultHasher = super::DefaultHashBuilder::default();
-    let m: Hamt<u8, u8, super::DefaultHasher> = Hamt::with_hasher(s).insert(1, 2);
+    let s: crate::hamt::DefaultHasher = crate::hamt::DefaultHashBuilder::default();
+    let m: Hamt<u8, u8, crate::hamt::DefaultHasher> = Hamt::with_hasher(s).insert(1, 2);
     assert_eq!(m[&1], 2);
 }
