@@ -7,8 +7,10 @@ use std::rc::Rc;
 
 use proptest::prelude::*;
 
+use super::error::AlreadyLinked;
+use super::links::{Linked, Links};
 use super::model::{self, Node, Op};
-use super::{AlreadyLinked, Linked, Links, List};
+use super::ring::List;
 
 // ---------------------------------------------------------------------------------------------
 // Node types
@@ -609,7 +611,7 @@ fn send_sync_and_debug() {
     }
     is_send::<Links<Plain>>();
     is_send::<List<Plain>>(); // Box<Plain>: Send, so the list can move to another thread
-    is_sync::<super::ListId>();
+    is_sync::<super::links::ListId>();
     let mut list: List<Plain> = List::new();
     list.push_back(Box::new(Plain {
         links: Links::new(),
