@@ -1,4 +1,6 @@
-//! CHAMP nodes and the recursive algorithms on them.
+//! CHAMP nodes: the allocation layout, the reference-counted [`Node`] handle, the [`Builder`]
+//! that fills a new node and the [`NodeMut`] that changes an unshared one in place. The
+//! algorithms on them are in the sibling files `get`, `insert`, `remove` and `union`.
 //!
 //! A node is one heap allocation behind a thin (8-byte) reference-counted pointer, [`Node`]:
 //!
@@ -20,8 +22,8 @@
 //! [`MAX_SPARE`] each) appear only through in-place updates and are not part of the shape.
 //!
 //! Panic safety: user code (`Eq`, `Clone`) runs only before a node is changed. The persistent
-//! functions build new nodes and never touch old ones (a [`Builder`] that unwinds drops what it
-//! holds and frees its allocation); the in-place functions do all their comparisons first and
+//! algorithms build new nodes and never touch old ones (a [`Builder`] that unwinds drops what it
+//! holds and frees its allocation); the in-place ones do all their comparisons first and
 //! then move entries around without calling user code.
 
 use crate::loom::{fence, AtomicUsize, Ordering};
