@@ -8,7 +8,7 @@ use core::hash::{BuildHasher, Hash};
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 
-use super::Hamt;
+use super::map::Hamt;
 
 #[cfg_attr(docsrs, doc(cfg(feature = "arbitrary")))]
 impl<'a, K, V, S> Arbitrary<'a> for Hamt<K, V, S>
@@ -43,7 +43,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::super::Hamt;
+    use super::super::map::Hamt;
     use crate::support::rng::Rng;
     use arbitrary::{Arbitrary, Unstructured};
     use std::collections::HashMap;

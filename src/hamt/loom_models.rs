@@ -16,7 +16,7 @@
 //! own; loom checks every interleaving (bounded by `LOOM_MAX_PREEMPTIONS`) and the threads assert
 //! that each map holds exactly its own changes. Without `--cfg loopkit_loom` each model runs once.
 
-use super::Hamt;
+use super::map::Hamt;
 use crate::loom::{model, thread};
 use crate::support::hash::Pass;
 

@@ -11,7 +11,7 @@ use core::marker::PhantomData;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use super::Hamt;
+use super::map::Hamt;
 
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl<K: Serialize, V: Serialize, S> Serialize for Hamt<K, V, S> {
@@ -64,7 +64,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::super::Hamt;
+    use super::super::map::Hamt;
     use crate::support::hash::Pass;
 
     #[test]

@@ -4,8 +4,8 @@
 //! 4 bitmap levels, collision nodes at depth 4. The structure tests use [`Ck`], a key whose hash
 //! the test chooses, hashed by [`Pass`], which passes it through unchanged.
 
+use super::map::Hamt;
 use super::node::{BITS, HASH_BITS, LEVELS};
-use super::Hamt;
 use crate::support::hash::{ck, Ck, Pass};
 use core::hash::{Hash, Hasher};
 use std::cell::{Cell, RefCell};
@@ -466,7 +466,7 @@ fn shared_nodes_are_copied_not_changed() {
 
 #[cfg(not(loopkit_loom))]
 mod model {
-    use crate::hamt::ops::{self, Op};
+    use crate::hamt::model::{self, Op};
     use proptest::prelude::*;
 
     fn op() -> impl Strategy<Value = Op> {
@@ -496,7 +496,7 @@ mod model {
         #![proptest_config(ProptestConfig { cases: CASES, failure_persistence: None, ..ProptestConfig::default() })]
         #[test]
         fn agrees_with_hashmap(ops in proptest::collection::vec(op(), 0..LEN)) {
-            ops::run(&ops);
+            model::run(&ops);
         }
     }
 
@@ -506,9 +506,9 @@ mod model {
         let bytes: Vec<u8> = (0..n)
             .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
             .collect();
-        let ops = ops::decode(&bytes);
+        let ops = model::decode(&bytes);
         assert_eq!(ops.len(), n as usize / 3);
-        ops::run(&ops);
+        model::run(&ops);
     }
 }
 
@@ -1276,7 +1276,7 @@ fn values_that_use_the_api_from_drop() {
 
 #[test]
 fn every_lookup_walk_agrees_with_get() {
-    use super::__walks::get;
+    use super::internals::walks::get;
     // Sub-nodes, inline entries, empty slots and collision nodes, hit and miss.
     let keys: Vec<Ck> = (0..BIG).map(|i| ck(i, u64::from(i % 97) * 29)).collect();
     let m = cmap(&keys);
@@ -1308,7 +1308,7 @@ fn every_lookup_walk_agrees_with_get() {
 #[test]
 #[allow(deprecated)]
 fn the_old_hasher_name_still_compiles() {
-    let s: super::DefaultHasher = super::DefaultHashBuilder::default();
-    let m: Hamt<u8, u8, super::DefaultHasher> = Hamt::with_hasher(s).insert(1, 2);
+    let s: crate::hamt::DefaultHasher = crate::hamt::DefaultHashBuilder::default();
+    let m: Hamt<u8, u8, crate::hamt::DefaultHasher> = Hamt::with_hasher(s).insert(1, 2);
     assert_eq!(m[&1], 2);
 }

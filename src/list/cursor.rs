@@ -5,7 +5,9 @@ use core::iter::FusedIterator;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-use super::{AlreadyLinked, Linked, Links, List};
+use super::error::AlreadyLinked;
+use super::links::{Linked, Links};
+use super::ring::List;
 
 /// A double-ended, exact-size iterator over the nodes of a [`List`], from [`List::iter`].
 ///

@@ -3,7 +3,7 @@
 
 /// Defines `Node`: an id, one `Links<Node>`, and `Linked` with `Handle = Rc<Node>`.
 ///
-/// Used by the list's doctests (`# loopkit::__list_doc_node!();`) and by `list::ops`. Not part
+/// Used by the list's doctests (`# loopkit::__list_doc_node!();`) and by `list::model`. Not part
 /// of the API.
 #[doc(hidden)]
 #[macro_export]

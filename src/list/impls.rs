@@ -3,7 +3,9 @@
 use core::fmt;
 use core::ptr::NonNull;
 
-use super::{IntoIter, Iter, Linked, Links, List};
+use super::cursor::{IntoIter, Iter};
+use super::links::{Linked, Links};
+use super::ring::List;
 
 impl<T: Linked<Tag>, Tag> List<T, Tag> {
     /// Walks the whole list and panics with a labelled message if any invariant is broken.

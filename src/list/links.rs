@@ -6,7 +6,27 @@ use core::ptr::{self, NonNull};
 
 use crate::loom::UnsafeCell;
 
-use super::ListId;
+/// The identity of a live [`List`](super::List): the address of its heap sentinel.
+///
+/// Two lists alive at the same time never share an id, and a list keeps its id when it is moved.
+/// An id can be reused by a list created after the first one was dropped; a dropped list leaves
+/// no node that still names it (dropping unlinks every node).
+///
+/// # Examples
+///
+/// ```
+/// # use loopkit::list::List;
+/// # loopkit::__list_doc_node!();
+/// # type L = List<Node>;
+/// let a = L::new();
+/// let b = L::new();
+/// assert_ne!(a.id(), b.id());
+/// let id = a.id();
+/// let moved = a;
+/// assert_eq!(moved.id(), id);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListId(pub(super) usize);
 
 /// The links a node embeds to sit in one [`List`](super::List).
 ///

@@ -7,8 +7,10 @@ use std::rc::Rc;
 
 use proptest::prelude::*;
 
-use super::ops::{self, Node, Op};
-use super::{AlreadyLinked, Linked, Links, List};
+use super::error::AlreadyLinked;
+use super::links::{Linked, Links};
+use super::model::{self, Node, Op};
+use super::ring::List;
 
 // ---------------------------------------------------------------------------------------------
 // Node types
@@ -609,7 +611,7 @@ fn send_sync_and_debug() {
     }
     is_send::<Links<Plain>>();
     is_send::<List<Plain>>(); // Box<Plain>: Send, so the list can move to another thread
-    is_sync::<super::ListId>();
+    is_sync::<super::links::ListId>();
     let mut list: List<Plain> = List::new();
     list.push_back(Box::new(Plain {
         links: Links::new(),
@@ -873,7 +875,7 @@ fn split_off_part_with_a_panicking_drop_still_drops_the_rest() {
 #[test]
 fn ops_fixed_sequences() {
     use Op::*;
-    ops::run(&[
+    model::run(&[
         PushBack { list: 0, node: 1 },
         PushBack { list: 0, node: 1 },
         PushFront { list: 1, node: 1 },
@@ -928,13 +930,15 @@ fn ops_fixed_sequences() {
         SplitOff { list: 1, at: 200 }, // past the end
         SplitOff { list: 0, at: 1 },   // at == len
     ]);
-    ops::run(&ops::decode(&[0, 1, 0x10, 2, 5, 6, 3, 7, 0, 8, 4, 1, 2, 3]));
-    ops::run(&ops::decode(&[]));
+    model::run(&model::decode(&[
+        0, 1, 0x10, 2, 5, 6, 3, 7, 0, 8, 4, 1, 2, 3,
+    ]));
+    model::run(&model::decode(&[]));
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
     let l = 0u8..2;
-    let n = 0u8..(ops::NODES as u8);
+    let n = 0u8..(model::NODES as u8);
     prop_oneof![
         4 => (l.clone(), n.clone()).prop_map(|(list, node)| Op::PushBack { list, node }),
         3 => (l.clone(), n.clone()).prop_map(|(list, node)| Op::PushFront { list, node }),
@@ -945,7 +949,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         2 => (l.clone(), any::<u8>()).prop_map(|(list, steps)| Op::CursorRemove { list, steps }),
         1 => (l.clone(), any::<u8>()).prop_map(|(list, mask)| Op::CursorSweep { list, mask }),
         1 => l.clone().prop_map(|list| Op::Clear { list }),
-        3 => (l.clone(), any::<u8>(), 0u8..(ops::NODES as u8), any::<bool>()).prop_map(
+        3 => (l.clone(), any::<u8>(), 0u8..(model::NODES as u8), any::<bool>()).prop_map(
             |(list, steps, node, after)| Op::CursorInsert { list, steps, node, after }
         ),
         1 => (l, 0u8..14).prop_map(|(list, at)| Op::SplitOff { list, at }),
@@ -967,13 +971,13 @@ proptest! {
 
     #[test]
     fn ops_agree_with_vecdeque_model(ops in prop::collection::vec(op_strategy(), 0..if cfg!(miri) { 16 } else { 120 })) {
-        ops::run(&ops);
+        model::run(&ops);
     }
 
     /// The fuzz target's input path: `decode` of any bytes, then the same routine.
     #[test]
     fn decoded_bytes_agree(bytes in prop::collection::vec(any::<u8>(), 0..if cfg!(miri) { 24 } else { 240 })) {
-        ops::run(&ops::decode(&bytes));
+        model::run(&model::decode(&bytes));
     }
 }
 

@@ -7,7 +7,7 @@
 //! rebuilt in two other orders, which must give equal maps of equal shape (canonical form).
 //! Built with the test configuration (8-way nodes, 12-bit hash), so 512 keys collide often.
 
-use super::Hamt;
+use super::map::Hamt;
 use foldhash::fast::FixedState;
 use std::collections::HashMap;
 use std::mem;

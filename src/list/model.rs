@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use super::List;
+use super::ring::List;
 
 crate::__list_doc_node!();
 
