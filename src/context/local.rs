@@ -719,11 +719,27 @@ pub(crate) fn exit_guard(serial: u64) {
 /// Leaves the dropped guard entries that are current, newest first; returns their contexts to
 /// be released by the caller once the state is final.
 fn settle_guards(fast: &Fast) -> Vec<Arc<Inner>> {
+    leave_guards_while(fast, |_, e| e.dropped)
+}
+
+/// Leaves the guard entries above `run`'s context (current, entered by guards inside the run).
+#[cold]
+fn leave_guards_above(fast: &Fast, run: &Inner) -> Vec<Arc<Inner>> {
+    leave_guards_while(fast, |fast, _| !core::ptr::eq(fast.ctx.get(), run))
+}
+
+/// Leaves guard entries from the top of the stack while the top one is the current context and
+/// `more` holds for it; returns their contexts, to be released by the caller once the state is
+/// final.
+fn leave_guards_while(
+    fast: &Fast,
+    mut more: impl FnMut(&Fast, &GuardEntry) -> bool,
+) -> Vec<Arc<Inner>> {
     let mut released = Vec::new();
     let _ = OWNER.try_with(|owner| loop {
         let mut guards = owner.guards.borrow_mut();
         let Some(top) = guards.last() else { break };
-        if !(top.dropped && Arc::as_ptr(&top.inner) == fast.ctx.get()) {
+        if Arc::as_ptr(&top.inner) != fast.ctx.get() || !more(fast, top) {
             break;
         }
         let Some(e) = guards.pop() else { break };
@@ -731,27 +747,6 @@ fn settle_guards(fast: &Fast) -> Vec<Arc<Inner>> {
         fast.guards.set(fast.guards.get() - 1);
         leave_entered(fast, owner, &e.inner, e.prev);
         released.push(e.inner);
-    });
-    released
-}
-
-/// Leaves the guard entries above `run`'s context (current, entered by guards inside the run).
-#[cold]
-fn leave_guards_above(fast: &Fast, run: &Inner) -> Vec<Arc<Inner>> {
-    let mut released = Vec::new();
-    let _ = OWNER.try_with(|owner| {
-        while !core::ptr::eq(fast.ctx.get(), run) {
-            let mut guards = owner.guards.borrow_mut();
-            let Some(top) = guards.last() else { break };
-            if Arc::as_ptr(&top.inner) != fast.ctx.get() {
-                break;
-            }
-            let Some(e) = guards.pop() else { break };
-            drop(guards);
-            fast.guards.set(fast.guards.get() - 1);
-            leave_entered(fast, owner, &e.inner, e.prev);
-            released.push(e.inner);
-        }
     });
     released
 }

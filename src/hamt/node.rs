@@ -576,41 +576,24 @@ impl<'a, K, V> NodeMut<'a, K, V> {
     /// Child `t`, mutably, for as long as the node was borrowed (for a descent that returns a
     /// reference from below).
     #[inline]
-    pub(crate) fn into_child_mut(self, t: usize) -> &'a mut Node<K, V> {
-        let node = self.0;
-        let clen = node.head().clen as usize;
+    pub(crate) fn into_child_mut(mut self, t: usize) -> &'a mut Node<K, V> {
+        let clen = self.head().clen as usize;
         assert!(t < clen, "HAMT: child index out of range");
+        let c = self.children_ptr();
         // SAFETY: `t < clen`: an initialised child; the handle is unique and borrowed mutably
-        // for `'a`, which the returned reference inherits.
-        unsafe {
-            &mut *node
-                .ptr
-                .as_ptr()
-                .cast::<u8>()
-                .add(CHILDREN_AT)
-                .cast::<Node<K, V>>()
-                .add(t)
-        }
+        // for `'a`, and `self` is consumed, so the returned reference inherits that borrow.
+        unsafe { &mut *c.add(t) }
     }
 
     /// Entry `r`, mutably, for as long as the node was borrowed.
     #[inline]
-    pub(crate) fn into_entry_mut(self, r: usize) -> &'a mut Entry<K, V> {
-        let node = self.0;
-        let h = node.head();
-        let (elen, ccap) = (h.elen as usize, h.ccap);
+    pub(crate) fn into_entry_mut(mut self, r: usize) -> &'a mut Entry<K, V> {
+        let elen = self.head().elen as usize;
         assert!(r < elen, "HAMT: entry index out of range");
-        // SAFETY: `r < elen`: an initialised entry of the array at `entries_at(ccap)`; unique
-        // handle, borrowed mutably for `'a`.
-        unsafe {
-            &mut *node
-                .ptr
-                .as_ptr()
-                .cast::<u8>()
-                .add(entries_at::<K, V>(ccap))
-                .cast::<Entry<K, V>>()
-                .add(r)
-        }
+        let e = self.entries_ptr();
+        // SAFETY: `r < elen`: an initialised entry; the handle is unique and borrowed mutably
+        // for `'a`, and `self` is consumed, so the returned reference inherits that borrow.
+        unsafe { &mut *e.add(r) }
     }
 
     /// Moves the node to a new allocation with `ecap` entry and `ccap` child slots (at least the
